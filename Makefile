@@ -1,0 +1,38 @@
+# Two entry points, each doing all of its own set-up on a fresh machine:
+#   make compare   install, then run the main job (compare knn, logreg and cnn on the default data)
+#   make test      install, then run the test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_VERSION := 2.13.0
+# Real data beside the checkout is used when present; otherwise hwr-eval says which data it falls back to.
+HWR_DATA ?= $(wildcard ../shared/data)
+export HWR_DATA
+MODELS ?= knn,logreg,cnn
+PYTEST_ARGS ?=
+
+# Without an NVIDIA driver take the CPU build of torch (PyPI's default Linux wheel carries several GB of
+# CUDA libraries). A locally provided CPU wheel (pip's find-links) wins over the index: its +cpu tag sorts
+# higher. --retries 0 keeps an unreachable extra index from stalling an offline install.
+ifeq ($(shell command -v nvidia-smi 2>/dev/null),)
+TORCH_SOURCE := --extra-index-url https://download.pytorch.org/whl/cpu --retries 0
+endif
+
+.PHONY: install compare test clean
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)" $(TORCH_SOURCE)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+compare: install
+	$(BIN)/hwr-eval compare --models $(MODELS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,27 @@
+"""Shared fixtures. Real data comes from ``HWR_DATA`` (or ``../shared/data`` beside the checkout)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _real_data_dir() -> Path | None:
+    candidates = [os.environ.get("HWR_DATA"), REPO.parent / "shared" / "data"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "train-images-idx3-ubyte.gz").exists():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """Directory with the real MNIST / FEMNIST / USPS files; skips the test when absent."""
+    path = _real_data_dir()
+    if path is None:
+        pytest.skip("real data not found: set HWR_DATA to a folder with the MNIST IDX files (see README)")
+    return path
