@@ -1,0 +1,125 @@
+"""Evaluation helpers checked against textbook values and independent recomputation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import classification_report
+
+from hwr_eval.evaluation import (
+    MCNEMAR_EXACT_BELOW,
+    bootstrap_accuracy_ci,
+    evaluate,
+    mcnemar,
+    mcnemar_matrix,
+    top_confusions,
+)
+
+
+def _pairs(b: int, c: int, both_right: int = 0, both_wrong: int = 0):
+    """Labels and two prediction vectors with exactly the given 2x2 McNemar table."""
+    y = np.array(["A"] * (b + c + both_right + both_wrong))
+    wrong = "B"
+    pa = np.array(["A"] * b + [wrong] * c + ["A"] * both_right + [wrong] * both_wrong)
+    pb = np.array([wrong] * b + ["A"] * c + ["A"] * both_right + [wrong] * both_wrong)
+    return y, pa, pb
+
+
+def test_mcnemar_chi2_textbook_value():
+    # Classic 2x2 table (a=101, b=121, c=59, d=33): corrected statistic (|121-59|-1)^2/180 = 20.672.
+    y, pa, pb = _pairs(121, 59, both_right=101, both_wrong=33)
+    res = mcnemar(y, pa, pb)
+    assert res["method"] == "chi2"
+    assert (res["b"], res["c"]) == (121, 59)
+    assert res["statistic"] == pytest.approx(61**2 / 180)
+    # Survival function of chi-square with one degree of freedom: erfc(sqrt(x / 2)).
+    assert res["p_value"] == pytest.approx(math.erfc(math.sqrt(res["statistic"] / 2)), rel=1e-9)
+    assert 1e-6 < res["p_value"] < 1e-5
+
+
+def test_mcnemar_exact_for_few_discordant_pairs():
+    y, pa, pb = _pairs(6, 16, both_right=59, both_wrong=80)
+    assert 6 + 16 < MCNEMAR_EXACT_BELOW
+    res = mcnemar(y, pa, pb)
+    expected = 2 * sum(math.comb(22, k) for k in range(7)) / 2**22
+    assert res["method"] == "exact"
+    assert res["p_value"] == pytest.approx(expected, rel=1e-9)
+    assert res["p_value"] == pytest.approx(0.0525, abs=5e-4)
+
+
+def test_mcnemar_identical_and_symmetric():
+    y, pa, pb = _pairs(0, 0, both_right=10, both_wrong=3)
+    assert mcnemar(y, pa, pb)["p_value"] == 1.0
+    y, pa, pb = _pairs(30, 12, both_right=50)
+    m = mcnemar_matrix(y, {"a": pa, "b": pb, "c": pa})
+    assert m["models"] == ["a", "b", "c"]
+    p = np.array(m["p_value"])
+    assert np.allclose(p, p.T) and np.all(np.diag(p) == 1.0)
+    assert m["p_value"][0][2] == 1.0  # a model against itself
+    assert m["discordant"][0][1] == 30 and m["discordant"][1][0] == 12
+    assert m["statistic"][0][1] == pytest.approx((18 - 1) ** 2 / 42)
+
+
+def test_bootstrap_ci_is_reproducible_and_sensible():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 5, 2000).astype(str)
+    pred = np.where(rng.random(2000) < 0.8, y, "x")
+    acc = float(np.mean(pred == y))
+    low, high = bootstrap_accuracy_ci(y, pred, seed=3)
+    assert (low, high) == bootstrap_accuracy_ci(y, pred, seed=3)
+    assert (low, high) != bootstrap_accuracy_ci(y, pred, seed=4)
+    assert low < acc < high
+    # The width matches the normal approximation 2 * 1.96 * sqrt(p (1 - p) / n) within 20 %.
+    normal = 2 * 1.96 * math.sqrt(acc * (1 - acc) / y.size)
+    assert high - low == pytest.approx(normal, rel=0.2)
+
+
+def test_top_confusions_order_and_ties():
+    cm = np.array([[5, 3, 0], [1, 4, 3], [7, 0, 2]])
+    got = top_confusions(cm, ["a", "b", "c"], k=3)
+    assert got == [
+        {"true": "c", "predicted": "a", "count": 7},
+        {"true": "a", "predicted": "b", "count": 3},
+        {"true": "b", "predicted": "c", "count": 3},
+    ]
+    assert len(top_confusions(np.eye(3, dtype=int), ["a", "b", "c"])) == 0
+
+
+def test_evaluate_matches_classification_report():
+    rng = np.random.default_rng(0)
+    classes = ["0", "1", "O", "Z"]
+    y = rng.choice(classes[:3], 300)  # "Z" never occurs: support 0, no warning, no crash
+    pred = np.where(rng.random(300) < 0.7, y, rng.choice(classes, 300))
+    proba = rng.random((300, 4))
+    proba /= proba.sum(axis=1, keepdims=True)
+    res = evaluate(y, pred, proba, classes, seed=0)
+    report = classification_report(y, pred, labels=classes, output_dict=True, zero_division=0)
+    m = res["metrics"]
+    assert m["accuracy"] == pytest.approx(np.mean(y == pred))
+    assert m["f1_macro"] == pytest.approx(report["macro avg"]["f1-score"])
+    assert m["precision_weighted"] == pytest.approx(report["weighted avg"]["precision"])
+    assert m["recall_macro"] == pytest.approx(report["macro avg"]["recall"])
+    recalls = [np.mean(pred[y == c] == c) for c in classes[:3]]
+    assert m["balanced_accuracy"] == pytest.approx(np.mean(recalls))
+    assert m["accuracy_ci95"][0] < m["accuracy"] < m["accuracy_ci95"][1]
+    top2 = np.argsort(-proba, axis=1)[:, :2]
+    assert m["top2_accuracy"] == pytest.approx(np.mean([classes.index(t) in row for t, row in zip(y, top2)]))
+    picked = proba[np.arange(300), [classes.index(t) for t in y]]
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log(picked)))
+    assert [r["class"] for r in res["per_class"]] == classes
+    for row in res["per_class"]:
+        assert row["f1"] == pytest.approx(report[row["class"]]["f1-score"])
+        assert row["support"] == int(np.sum(y == row["class"]))
+    cm = np.array(res["confusion_matrix"])
+    assert cm.shape == (4, 4) and cm.sum() == 300
+    assert cm[classes.index("0"), classes.index("O")] == np.sum((y == "0") & (pred == "O"))
+    assert res["top_confusions"][0]["count"] == cm[~np.eye(4, dtype=bool)].max()
+
+
+def test_evaluate_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="labels"):
+        evaluate(["a", "b"], ["a"])
+    with pytest.raises(ValueError, match="proba"):
+        evaluate(["a", "b"], ["a", "b"], np.ones((2, 3)), ["a", "b"])
