@@ -198,7 +198,10 @@ def evaluate(
         proba = np.asarray(proba, dtype=np.float64)
         if proba.shape != (y_true.shape[0], len(labels)):
             raise ValueError(f"proba has shape {proba.shape}, expected {(y_true.shape[0], len(labels))}")
-        metrics["log_loss"] = float(log_loss(y_true, np.clip(proba, 1e-15, 1.0), labels=labels))
+        # Float32 probabilities sum to one only to about 1e-7, short of log_loss's float64 check.
+        clipped = np.clip(proba, 1e-15, 1.0)
+        clipped /= clipped.sum(axis=1, keepdims=True)
+        metrics["log_loss"] = float(log_loss(y_true, clipped, labels=labels))
         metrics["top2_accuracy"] = (
             float(top_k_accuracy_score(y_true, proba, k=2, labels=labels)) if len(labels) > 2 else 1.0
         )
