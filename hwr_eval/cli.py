@@ -48,3 +48,329 @@ def user_errors(func: F) -> F:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# =====================================================================================================
+# compare / grid / cv  (issue 4): thin layers over hwr_eval.compare
+# =====================================================================================================
+import ast  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
+
+from rich import box  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+_SET_RE = re.compile(r"^(?:(?P<model>[A-Za-z0-9_.-]+?)\.)?(?P<param>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.+)$")
+_LITERALS = {"true": True, "false": False, "none": None, "null": None}
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as the Python literal it spells (int, float, bool, None), else the string.
+
+    ``1e-3`` -> 0.001, ``64`` -> 64, ``true``/``True`` -> True, ``none`` -> None, ``avg`` -> "avg".
+    """
+    text = text.strip()
+    if text.lower() in _LITERALS:
+        return _LITERALS[text.lower()]
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+    return value if isinstance(value, (int, float, bool, tuple)) or value is None else text
+
+
+def parse_sets(items: list[str] | None, *, default_model: str | None = None) -> dict[str, dict[str, Any]]:
+    """``--set model.param=value`` options as ``{model: {param: value}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for item in items or []:
+        match = _SET_RE.match(item.strip())
+        model = match and (match["model"] or default_model)
+        if not match or not model:
+            example = "lr=0.01 or cnn.lr=0.01" if default_model else "cnn.lr=0.01"
+            raise HwrError(f"--set {item!r}: expected model.param=value, e.g. --set {example}")
+        out.setdefault(model, {})[match["param"]] = parse_value(match["value"])
+    return out
+
+
+def parse_grid(items: list[str] | None) -> dict[str, list[Any]]:
+    """``--param name=v1,v2`` options as a ``GridSearchCV`` parameter grid."""
+    grid: dict[str, list[Any]] = {}
+    for item in items or []:
+        name, sep, values = item.partition("=")
+        name = name.strip()
+        parts = [v.strip() for v in values.split(",")]
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or not all(parts):
+            raise HwrError(f"--param {item!r}: expected name=value1,value2,... e.g. --param lr=0.001,0.01")
+        if name in grid:
+            raise HwrError(f"--param {name!r} given twice; list all its values in one option")
+        grid[name] = [parse_value(v) for v in parts]
+    return grid
+
+
+def _split_models(text: str) -> list[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise HwrError(f"--models {text!r}: give model names separated by commas, e.g. knn,logreg,cnn")
+    return names
+
+
+def _load_data(data: Path | None, classes: str, per_class: int, split: str, seed: int):
+    """Load the data and say which data it is (loudly when it is the synthetic demo set)."""
+    from .dataset import load_dataset
+
+    dataset = load_dataset(data_dir=data, classes=classes, per_class=per_class, split=split, seed=seed)
+    prov = dataset.provenance
+    sizes = f"{len(dataset.y_train)} train / {len(dataset.y_val)} validation / {len(dataset.y_test)} test"
+    if prov.get("synthetic"):
+        err_console.print(
+            "[bold yellow]warning: no real data found; using the SYNTHETIC demo set[/] "
+            "(pass --data DIR or set HWR_DATA; scores on it say nothing about real handwriting)",
+            highlight=False,
+        )
+        console.print(f"data: synthetic demo set, {len(dataset.classes)} classes, {sizes}", highlight=False)
+    else:
+        names = ", ".join(dict.fromkeys(s.get("name", "?") for s in prov.get("sources", []))) or "?"
+        console.print(
+            f"data: {names} from {prov.get('data_dir')}, {len(dataset.classes)} classes, {sizes}", highlight=False
+        )
+    return dataset
+
+
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Data folder (default: HWR_DATA, the cache, else synthetic).")]
+ClassesOpt = Annotated[str, typer.Option("--classes", help="Class set: 36, digits, letters or 62.")]
+PerClassOpt = Annotated[int, typer.Option("--per-class", help="Images per class (train + validation + test).")]
+SplitOpt = Annotated[str, typer.Option("--split", help="random (stratified 62/28/10) or writer.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split, the models and the bootstrap.")]
+EpochsOpt = Annotated[int | None, typer.Option("--max-epochs", help="Epoch limit of the PyTorch models (default 50).")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda (PyTorch models; default auto).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="New run folder (default: reports/<kind>-<timestamp>).")]
+SaveOpt = Annotated[bool, typer.Option("--save-models", help="Also save the fitted models (joblib).")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a model parameter: model.param=value (repeatable).")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No per-epoch lines.")]
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _results_table(results: dict, title: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("model", "acc", "95% CI", "bal acc", "F1 mac", "fit s", "pred s", "params"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for name, rec in results["models"].items():
+        m = rec["metrics"]
+        low, high = m["accuracy_ci95"]
+        table.add_row(
+            name,
+            _fmt(m["accuracy"]),
+            f"{_fmt(low, 3)}-{_fmt(high, 3)}",
+            _fmt(m["balanced_accuracy"]),
+            _fmt(m["f1_macro"]),
+            f"{rec['fit_time_s']:.1f}",
+            f"{rec['predict_time_s']:.2f}",
+            f"{rec['n_parameters']:,}",
+        )
+    return table
+
+
+def _print_run(run_dir: Path) -> dict:
+    import json
+
+    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    status = "" if results["status"] == "complete" else f" [{results['status']}]"
+    console.print(_results_table(results, f"Test split ({sum(results['data']['counts']['test'].values())} images){status}"))
+    mc = results.get("mcnemar")
+    if mc and len(mc["models"]) > 1:
+        names = mc["models"]
+        pairs = [
+            f"{names[i]} vs {names[j]}: p={mc['p_value'][i][j]:.3g}"
+            for i in range(len(names))
+            for j in range(i + 1, len(names))
+        ]
+        console.print("McNemar's test: " + "; ".join(pairs), highlight=False)
+    console.print(f"run folder: {run_dir}", highlight=False)
+    if (run_dir / "report.html").exists():
+        console.print(f"report: {run_dir / 'report.html'}", highlight=False)
+    return results
+
+
+def _model_start(name: str, index: int, total: int) -> None:
+    console.print(f"[bold][{index + 1}/{total}] {name}[/]: training ...", highlight=False)
+
+
+def _model_end(name: str, record: dict) -> None:
+    m = record["metrics"]
+    console.print(
+        f"      {name}: test accuracy {m['accuracy']:.4f}, fit {record['fit_time_s']:.1f} s, "
+        f"predict {record['predict_time_s']:.2f} s",
+        highlight=False,
+    )
+
+
+@app.command()
+@user_errors
+def compare(
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names, e.g. knn,logreg,cnn.")] = "knn,logreg,cnn",
+    data: DataOpt = None,
+    classes: ClassesOpt = "36",
+    per_class: PerClassOpt = 2000,
+    split: SplitOpt = "random",
+    max_epochs: EpochsOpt = None,
+    device: DeviceOpt = None,
+    seed: SeedOpt = 0,
+    out: OutOpt = None,
+    save_models: SaveOpt = False,
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train several models on one split and compare them on the untouched test split."""
+    from .compare import CompareInterrupted, build_models, run_compare
+
+    names = _split_models(models)
+    overrides = parse_sets(set_)
+    # Check names and parameters before loading data, so a typo costs nothing.
+    build_models(names, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)
+    dataset = _load_data(data, classes, per_class, split, seed)
+    try:
+        run_dir = run_compare(
+            names,
+            dataset,
+            out,
+            max_epochs=max_epochs,
+            device=device,
+            seed=seed,
+            overrides=overrides,
+            save_models=save_models,
+            verbose=0 if quiet else 1,
+            on_model_start=_model_start,
+            on_model_end=_model_end,
+        )
+    except CompareInterrupted as exc:
+        err_console.print(
+            f"interrupted: kept {len(exc.finished)} finished model(s) in {exc.run_dir} (status incomplete)",
+            highlight=False,
+        )
+        if exc.finished:
+            _print_run(exc.run_dir)
+        raise typer.Exit(130) from None
+    _print_run(run_dir)
+
+
+@app.command()
+@user_errors
+def grid(
+    model: Annotated[str, typer.Option("--model", help="Model name, e.g. cnn.")],
+    param: Annotated[
+        list[str], typer.Option("--param", help="Values to search: name=v1,v2 (repeatable), e.g. lr=0.001,0.01.")
+    ],
+    cv: Annotated[int, typer.Option("--cv", help="Stratified folds of the training split.")] = 3,
+    n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Parallel fits (-1: all cores).")] = None,
+    scoring: Annotated[str, typer.Option("--scoring", help="scikit-learn scorer name.")] = "accuracy",
+    data: DataOpt = None,
+    classes: ClassesOpt = "36",
+    per_class: PerClassOpt = 2000,
+    split: SplitOpt = "random",
+    max_epochs: EpochsOpt = None,
+    device: DeviceOpt = None,
+    seed: SeedOpt = 0,
+    out: OutOpt = None,
+    save_models: SaveOpt = False,
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Grid-search one model's parameters on the training split; refit the best and score it on test."""
+    from .compare import build_models, cv_results_table, run_grid
+
+    param_grid = parse_grid(param)
+    overrides = parse_sets(set_, default_model=model)
+    extra = set(overrides) - {model}
+    if extra:
+        raise HwrError(f"--set names model {sorted(extra)[0]!r}, but the grid searches {model!r}")
+    build_models([model], overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)
+    dataset = _load_data(data, classes, per_class, split, seed)
+    n_candidates = 1
+    for values in param_grid.values():
+        n_candidates *= len(values)
+    console.print(f"[bold]grid[/]: {model}, {n_candidates} candidates x {cv} folds", highlight=False)
+    run_dir = run_grid(
+        model,
+        param_grid,
+        dataset,
+        out,
+        cv=cv,
+        n_jobs=n_jobs,
+        scoring=scoring,
+        max_epochs=max_epochs,
+        device=device,
+        seed=seed,
+        overrides=overrides.get(model),
+        save_models=save_models,
+        verbose=0 if quiet else 2,
+    )
+    ranked = cv_results_table(run_dir)
+    table = Table(title=f"GridSearchCV ({scoring}, {cv} folds), best first", title_justify="left")
+    for col in ranked.columns:
+        table.add_column(str(col), justify="right")
+    for row in ranked.itertuples(index=False):
+        table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+    results = _print_run(run_dir)
+    console.print(f"best parameters: {results['grid']['best_params']}", highlight=False)
+
+
+@app.command("cv")
+@user_errors
+def cross_validation(
+    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = "logreg,knn",
+    folds: Annotated[int, typer.Option("--folds", help="Stratified folds.")] = 5,
+    n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Parallel folds (-1: all cores).")] = None,
+    data: DataOpt = None,
+    classes: ClassesOpt = "36",
+    per_class: PerClassOpt = 2000,
+    split: SplitOpt = "random",
+    max_epochs: EpochsOpt = None,
+    device: DeviceOpt = None,
+    seed: SeedOpt = 0,
+    set_: SetOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also save the table as CSV here.")] = None,
+) -> None:
+    """Stratified k-fold cross-validation (training + validation splits; the test split stays unused)."""
+    from .compare import CV_SCORING, build_models, run_cv
+    from .io import atomic_path
+
+    names = _split_models(models)
+    overrides = parse_sets(set_)
+    build_models(names, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)
+    dataset = _load_data(data, classes, per_class, split, seed)
+    frame = run_cv(
+        names,
+        dataset,
+        folds=folds,
+        n_jobs=n_jobs,
+        max_epochs=max_epochs,
+        device=device,
+        seed=seed,
+        overrides=overrides,
+        on_model_start=lambda name, i, n: console.print(
+            f"[bold][{i + 1}/{n}] {name}[/]: {folds}-fold cross-validation ...", highlight=False
+        ),
+    )
+    table = Table(title=f"{folds}-fold stratified cross-validation (mean ± std)", title_justify="left")
+    table.add_column("model")
+    for metric in (*CV_SCORING, "fit_time"):
+        table.add_column(metric + (" s" if metric == "fit_time" else ""), justify="right")
+    for name, row in frame.iterrows():
+        cells = [f"{row[f'{m}_mean']:.4f} ± {row[f'{m}_std']:.4f}" for m in CV_SCORING]
+        cells.append(f"{row['fit_time_mean']:.1f} ± {row['fit_time_std']:.1f}")
+        table.add_row(str(name), *cells)
+    console.print(table)
+    if out is not None:
+        try:
+            with atomic_path(out) as tmp:
+                frame.to_csv(tmp)
+        except OSError as exc:
+            raise HwrError(f"cannot write {out}: {exc.strerror or exc}") from None
+        console.print(f"saved: {out}", highlight=False)

@@ -195,6 +195,34 @@ def model_params(model: BaseEstimator) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ run folder
 
 
+def check_dataset(dataset: Dataset, *, min_train: int = 1) -> None:
+    """Refuse splits that cannot give an honest score: every class needs training and test images.
+
+    Raises ``HwrError`` naming the class and the split, e.g. when ``per_class`` is so small that
+    rounding leaves a class without test images.
+    """
+    counts = dataset.counts()
+    per_class = dataset.provenance.get("per_class")
+    hint = f" (per_class={per_class}); use a larger --per-class" if per_class else ""
+    for split, need in (("train", min_train), ("test", 1)):
+        short = counts[counts[split] < need]
+        if len(short):
+            label = short.index[0]
+            raise HwrError(
+                f"class {label!r} has {int(short.loc[label, split])} {split} images, needs at least {need}{hint}"
+            )
+
+
+def class_set_name(classes: Sequence[str]) -> str:
+    """The ``--classes`` name of a list of classes: digits, letters, 36 or 62."""
+    chars = "".join(classes)
+    if chars.isdigit():
+        return "digits"
+    if chars.isalpha() and chars.isupper():
+        return "letters"
+    return "62" if any(c.islower() for c in chars) else "36"
+
+
 def new_run_dir(kind: str, parent: str | os.PathLike = REPORTS_DIR) -> Path:
     """A fresh, not yet existing folder ``parent/<kind>-YYYYmmdd-HHMMSS`` (suffixed when taken)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -452,7 +480,7 @@ def run_compare(
     )
     settings = {
         "models": list(estimators),
-        "classes": dataset.provenance.get("classes"),
+        "classes": class_set_name(dataset.classes),
         "per_class": dataset.provenance.get("per_class"),
         "split": dataset.provenance.get("split"),
         "data_seed": dataset.provenance.get("seed"),
@@ -464,6 +492,7 @@ def run_compare(
     }
     if command is None:
         command = default_command("compare", models=names, max_epochs=max_epochs, device=device, seed=seed)
+    check_dataset(dataset)
     run_dir, created = prepare_run_dir(out_dir, "compare")
     writer = RunWriter(run_dir, dataset, "compare", settings, command)
     try:
@@ -556,12 +585,12 @@ def run_grid(
     for key, values in grid.items():
         if not values:
             raise HwrError(f"parameter {key!r} has no values")
-    n_train_min = int(pd.Series(np.asarray(dataset.y_train)).value_counts().min())
-    if cv < 2 or cv > n_train_min:
-        raise HwrError(f"--cv {cv}: needs 2 to {n_train_min} folds (the rarest class has {n_train_min} training images)")
+    if cv < 2:
+        raise HwrError(f"cv={cv}: needs at least 2 folds")
+    check_dataset(dataset, min_train=cv)
     settings = {
         "models": [model],
-        "classes": dataset.provenance.get("classes"),
+        "classes": class_set_name(dataset.classes),
         "per_class": dataset.provenance.get("per_class"),
         "split": dataset.provenance.get("split"),
         "data_seed": dataset.provenance.get("seed"),

@@ -25,3 +25,26 @@ def real_data_dir() -> Path:
     if path is None:
         pytest.skip("real data not found: set HWR_DATA to a folder with the MNIST IDX files (see README)")
     return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# compare / grid / cv fixtures (issue 4)
+# ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def synthetic_env(monkeypatch, tmp_path):
+    """No real data and an empty cache: ``load_dataset`` falls back to the synthetic demo set."""
+    monkeypatch.setenv("HWR_DATA", "")
+    monkeypatch.setenv("HWR_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def small_synthetic(tmp_path_factory):
+    """A small synthetic 36-class dataset (30 images per class), shared read-only by the tests."""
+    from hwr_eval.dataset import load_dataset
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HWR_DATA", "")
+        mp.setenv("HWR_CACHE", str(tmp_path_factory.mktemp("cache")))
+        return load_dataset(per_class=30, seed=0)

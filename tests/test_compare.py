@@ -1,0 +1,172 @@
+"""run_compare / run_grid / run_cv: the run folder they write and what it says."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from hwr_eval.compare import CompareInterrupted, run_compare, run_cv, run_grid
+from hwr_eval.errors import HwrError
+from hwr_eval.registry import make_model
+
+SCHEMA_KEYS = {"schema_version", "kind", "status", "created", "command", "settings", "environment", "data",
+               "models", "mcnemar", "grid"}
+MODEL_KEYS = {"params", "n_parameters", "fit_time_s", "predict_time_s", "metrics", "per_class",
+              "confusion_matrix", "top_confusions", "history", "files"}
+
+
+def _load(run_dir):
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def check_run_folder(run_dir, dataset=None) -> dict:
+    """Everything a reader of the run folder relies on, recomputed from the files themselves."""
+    results = _load(run_dir)
+    assert set(results) == SCHEMA_KEYS and results["schema_version"] == 1
+    classes = results["data"]["classes"]
+    test = np.load(run_dir / "test_set.npz")
+    assert test["X"].shape == (test["y"].size, 784) and test["X"].dtype == np.uint8
+    if dataset is not None:
+        assert np.array_equal(test["X"], dataset.X_test) and list(test["y"]) == list(dataset.y_test)
+        assert classes == list(dataset.classes)
+    assert sum(results["data"]["counts"]["test"].values()) == test["y"].size
+    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    assert list(preds.columns) == ["index", "y_true", *results["models"]]
+    assert list(preds["y_true"]) == list(test["y"])
+    for name, rec in results["models"].items():
+        assert set(rec) == MODEL_KEYS
+        m = rec["metrics"]
+        assert m["accuracy"] == pytest.approx(np.mean(preds[name] == preds["y_true"]))
+        assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1]
+        cm = np.array(rec["confusion_matrix"])
+        assert cm.shape == (len(classes), len(classes)) and cm.sum() == test["y"].size
+        assert np.trace(cm) / cm.sum() == pytest.approx(m["accuracy"])
+        proba = np.load(run_dir / rec["files"]["probabilities"])
+        assert proba.shape == (test["y"].size, len(classes)) and proba.dtype == np.float32
+        assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-4)
+        per_class = pd.read_csv(run_dir / rec["files"]["per_class"], dtype={"class": str})
+        assert list(per_class["class"]) == classes
+        assert np.allclose(per_class["f1"], [r["f1"] for r in rec["per_class"]])
+        assert per_class["support"].sum() == test["y"].size
+        assert rec["fit_time_s"] > 0 and rec["predict_time_s"] > 0
+    assert results["mcnemar"]["models"] == list(results["models"])
+    return results
+
+
+def test_compare_writes_the_run_folder(small_synthetic, tmp_path):
+    out = tmp_path / "run"
+    started, ended = [], []
+    run_dir = run_compare(
+        ["knn", "logreg", "linear"],
+        small_synthetic,
+        out,
+        max_epochs=2,
+        seed=0,
+        overrides={"logreg": {"C": 0.5}},
+        save_models=True,
+        n_resamples=200,
+        on_model_start=lambda name, i, n: started.append((name, i, n)),
+        on_model_end=lambda name, rec: ended.append(name),
+    )
+    assert run_dir == out
+    results = check_run_folder(run_dir, small_synthetic)
+    assert results["status"] == "complete" and results["kind"] == "compare"
+    assert results["data"]["synthetic"] is True
+    assert results["settings"]["overrides"] == {"logreg": {"C": 0.5}}
+    assert results["settings"]["classes"] == "36" and results["settings"]["max_epochs"] == 2
+    assert started == [("knn", 0, 3), ("logreg", 1, 3), ("linear", 2, 3)] and ended == ["knn", "logreg", "linear"]
+    models = results["models"]
+    assert models["logreg"]["params"]["C"] == 0.5
+    assert models["knn"]["history"] is None
+    history = models["linear"]["history"]
+    assert history and len(history) <= 2 and history[0]["epoch"] == 1
+    assert models["logreg"]["n_parameters"] == 785 * len(small_synthetic.classes)
+    weights = np.load(run_dir / models["logreg"]["files"]["weights"])
+    assert weights.shape == (len(small_synthetic.classes), 28, 28)
+    assert models["knn"]["files"]["weights"] is None
+    # Saved models reproduce the saved predictions.
+    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    for name in models:
+        model = joblib.load(run_dir / models[name]["files"]["model"])
+        assert list(model.predict(small_synthetic.X_test)) == list(preds[name])
+    p = np.array(results["mcnemar"]["p_value"])
+    assert p.shape == (3, 3) and np.allclose(p, p.T) and np.all((p >= 0) & (p <= 1))
+
+
+class _Interrupting(ClassifierMixin, BaseEstimator):
+    """Stands for a user pressing Ctrl-C while this model trains."""
+
+    def fit(self, X, y):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path):
+    out = tmp_path / "run"
+    models = {"knn": make_model("knn"), "slow": _Interrupting(), "logreg": make_model("logreg")}
+    with pytest.raises(CompareInterrupted) as info:
+        run_compare(models, small_synthetic, out, n_resamples=100)
+    assert info.value.run_dir == out and info.value.finished == ["knn"]
+    results = check_run_folder(out, small_synthetic)
+    assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
+    assert not any(p.name.startswith(".") for p in out.rglob("*"))  # no temporary files left
+
+
+def test_bad_inputs_fail_before_any_file(small_synthetic, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(HwrError, match="unknown model 'nope'"):
+        run_compare(["knn", "nope"], small_synthetic, out)
+    with pytest.raises(HwrError, match="cnn"):
+        run_compare(["knn"], small_synthetic, out, overrides={"cnn": {"lr": 0.1}})
+    with pytest.raises(HwrError):
+        run_compare(["logreg"], small_synthetic, out, overrides={"logreg": {"no_such_param": 1}})
+    assert not out.exists()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "results.json").write_text("{}")
+    with pytest.raises(HwrError, match="not empty"):
+        run_compare(["knn"], small_synthetic, tmp_path / "full")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(HwrError, match="is a file"):
+        run_compare(["knn"], small_synthetic, tmp_path / "afile")
+    with pytest.raises(HwrError, match="cannot write"):
+        run_compare(["knn"], small_synthetic, tmp_path / "afile" / "run")
+
+
+def test_failing_fit_leaves_no_folder(small_synthetic, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(ValueError):
+        run_compare(["knn"], small_synthetic, out, overrides={"knn": {"n_neighbors": -3}})
+    assert not out.exists()
+
+
+def test_grid_searches_then_scores_best_on_test(small_synthetic, tmp_path):
+    run_dir = run_grid("logreg", {"C": [0.01, 1.0]}, small_synthetic, tmp_path / "grid", cv=2, n_resamples=100)
+    results = check_run_folder(run_dir, small_synthetic)
+    assert results["kind"] == "grid" and list(results["models"]) == ["logreg"]
+    grid = results["grid"]
+    assert grid["cv"] == 2 and list(grid["best_params"].values())[0] in (0.01, 1.0)
+    cv_results = pd.read_csv(run_dir / "cv_results.csv")
+    assert len(cv_results) == 2 and cv_results["rank_test_score"].iloc[0] == 1
+    assert grid["best_score"] == pytest.approx(cv_results["mean_test_score"].max())
+    assert results["models"]["logreg"]["params"]["C"] == list(grid["best_params"].values())[0]
+
+
+def test_grid_rejects_impossible_folds(small_synthetic, tmp_path):
+    with pytest.raises(HwrError, match="train images"):
+        run_grid("knn", {"n_neighbors": [1, 3]}, small_synthetic, tmp_path / "g", cv=1000)
+    assert not (tmp_path / "g").exists()
+
+
+def test_cv_matches_scikit_learn(small_synthetic):
+    frame = run_cv(["knn"], small_synthetic, folds=3, seed=0)
+    X = np.concatenate([small_synthetic.X_train, small_synthetic.X_val])
+    y = np.concatenate([small_synthetic.y_train, small_synthetic.y_val])
+    expected = cross_val_score(make_model("knn"), X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert frame.loc["knn", "accuracy_mean"] == pytest.approx(expected.mean())
+    assert frame.loc["knn", "accuracy_std"] == pytest.approx(expected.std())
+    assert {"balanced_accuracy_mean", "f1_macro_std", "fit_time_mean"} <= set(frame.columns)
