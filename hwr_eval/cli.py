@@ -289,7 +289,10 @@ def grid(
     extra = set(overrides) - {model}
     if extra:
         raise HwrError(f"--set names model {sorted(extra)[0]!r}, but the grid searches {model!r}")
-    build_models([model], overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)
+    from .registry import resolve_params
+
+    estimator = build_models([model], overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)[model]
+    resolve_params(estimator, param_grid)  # unknown names fail before the data is loaded
     dataset = _load_data(data, classes, per_class, split, seed)
     n_candidates = 1
     for values in param_grid.values():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import joblib
 import numpy as np
 import pandas as pd
@@ -15,51 +13,7 @@ from hwr_eval.compare import CompareInterrupted, run_compare, run_cv, run_grid
 from hwr_eval.errors import HwrError
 from hwr_eval.registry import make_model
 
-SCHEMA_KEYS = {"schema_version", "kind", "status", "created", "command", "settings", "environment", "data",
-               "models", "mcnemar", "grid"}
-MODEL_KEYS = {"params", "n_parameters", "fit_time_s", "predict_time_s", "metrics", "per_class",
-              "confusion_matrix", "top_confusions", "history", "files"}
-
-
-def _load(run_dir):
-    return json.loads((run_dir / "results.json").read_text())
-
-
-def check_run_folder(run_dir, dataset=None) -> dict:
-    """Everything a reader of the run folder relies on, recomputed from the files themselves."""
-    results = _load(run_dir)
-    assert set(results) == SCHEMA_KEYS and results["schema_version"] == 1
-    classes = results["data"]["classes"]
-    test = np.load(run_dir / "test_set.npz")
-    assert test["X"].shape == (test["y"].size, 784) and test["X"].dtype == np.uint8
-    if dataset is not None:
-        assert np.array_equal(test["X"], dataset.X_test) and list(test["y"]) == list(dataset.y_test)
-        assert classes == list(dataset.classes)
-    assert sum(results["data"]["counts"]["test"].values()) == test["y"].size
-    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
-    assert list(preds.columns) == ["index", "y_true", *results["models"]]
-    assert list(preds["y_true"]) == list(test["y"])
-    for name, rec in results["models"].items():
-        assert set(rec) == MODEL_KEYS
-        m = rec["metrics"]
-        assert m["accuracy"] == pytest.approx(np.mean(preds[name] == preds["y_true"]))
-        assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1]
-        cm = np.array(rec["confusion_matrix"])
-        assert cm.shape == (len(classes), len(classes)) and cm.sum() == test["y"].size
-        assert np.trace(cm) / cm.sum() == pytest.approx(m["accuracy"])
-        proba = np.load(run_dir / rec["files"]["probabilities"])
-        assert proba.shape == (test["y"].size, len(classes)) and proba.dtype == np.float32
-        assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-4)
-        per_class = pd.read_csv(run_dir / rec["files"]["per_class"], dtype={"class": str})
-        assert list(per_class["class"]) == classes
-        assert np.allclose(per_class["f1"], [r["f1"] for r in rec["per_class"]])
-        assert per_class["support"].sum() == test["y"].size
-        assert rec["fit_time_s"] > 0 and rec["predict_time_s"] > 0
-    assert results["mcnemar"]["models"] == list(results["models"])
-    return results
-
-
-def test_compare_writes_the_run_folder(small_synthetic, tmp_path):
+def test_compare_writes_the_run_folder(small_synthetic, tmp_path, check_run_folder):
     out = tmp_path / "run"
     started, ended = [], []
     run_dir = run_compare(
@@ -106,7 +60,7 @@ class _Interrupting(ClassifierMixin, BaseEstimator):
         raise KeyboardInterrupt
 
 
-def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path):
+def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path, check_run_folder):
     out = tmp_path / "run"
     models = {"knn": make_model("knn"), "slow": _Interrupting(), "logreg": make_model("logreg")}
     with pytest.raises(CompareInterrupted) as info:
@@ -144,7 +98,7 @@ def test_failing_fit_leaves_no_folder(small_synthetic, tmp_path):
     assert not out.exists()
 
 
-def test_grid_searches_then_scores_best_on_test(small_synthetic, tmp_path):
+def test_grid_searches_then_scores_best_on_test(small_synthetic, tmp_path, check_run_folder):
     run_dir = run_grid("logreg", {"C": [0.01, 1.0]}, small_synthetic, tmp_path / "grid", cv=2, n_resamples=100)
     results = check_run_folder(run_dir, small_synthetic)
     assert results["kind"] == "grid" and list(results["models"]) == ["logreg"]

@@ -1,0 +1,23 @@
+"""GridSearchCV for the CNN, reproducing the study's search.
+
+SGD with learning rates 0.001 * e^i for i = 1..5 against Adam (lr 0.001), average against max pooling,
+batch sizes 128 to 512.
+
+    python baselines/grid_cnn.py --data DIR [--quick]
+"""
+
+import math
+
+from _common import parse_args, search
+
+SGD_LRS = [round(0.001 * math.e**i, 6) for i in range(1, 6)]
+BATCH_SIZES = [128, 256, 512]
+GRID = [
+    {"optimizer": ["sgd"], "lr": SGD_LRS, "pool": ["avg", "max"], "batch_size": BATCH_SIZES},
+    {"optimizer": ["adam"], "lr": [0.001], "pool": ["avg", "max"], "batch_size": BATCH_SIZES},
+]
+QUICK = {"optimizer": ["adam"], "pool": ["avg", "max"]}
+
+if __name__ == "__main__":
+    args = parse_args(__doc__)
+    search("cnn", QUICK if args.quick else GRID, args)
