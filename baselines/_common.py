@@ -83,5 +83,18 @@ def search(name: str, grid: Grid, args: argparse.Namespace, **fixed: Any) -> Gri
     return gs
 
 
+def main(name: str, grid: Grid, quick: Grid, description: str | None) -> None:
+    """Script entry point: parse the options, search, and turn bad input into one line (exit 2)."""
+    from hwr_eval import HwrError
+
+    args = parse_args(description)
+    try:
+        search(name, quick if args.quick else grid, args)
+    except HwrError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
 def _has_param(model, short: str) -> bool:
     return any(k == short or k.endswith(f"__{short}") for k in model.get_params(deep=True))

@@ -8,7 +8,7 @@ batch sizes 128 to 512.
 
 import math
 
-from _common import parse_args, search
+from _common import main
 
 SGD_LRS = [round(0.001 * math.e**i, 6) for i in range(1, 6)]
 BATCH_SIZES = [128, 256, 512]
@@ -19,5 +19,4 @@ GRID = [
 QUICK = {"optimizer": ["adam"], "pool": ["avg", "max"]}
 
 if __name__ == "__main__":
-    args = parse_args(__doc__)
-    search("cnn", QUICK if args.quick else GRID, args)
+    main("cnn", GRID, QUICK, __doc__)

@@ -3,11 +3,10 @@
     python baselines/grid_knn.py --data DIR [--quick]
 """
 
-from _common import parse_args, search
+from _common import main
 
 GRID = {"n_neighbors": [1, 3, 5, 7, 9], "weights": ["uniform", "distance"], "mode": ["negative", "binary"]}
 QUICK = {"n_neighbors": [1, 3]}
 
 if __name__ == "__main__":
-    args = parse_args(__doc__)
-    search("knn", QUICK if args.quick else GRID, args)
+    main("knn", GRID, QUICK, __doc__)

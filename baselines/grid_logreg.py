@@ -3,11 +3,10 @@
     python baselines/grid_logreg.py --data DIR [--quick]
 """
 
-from _common import parse_args, search
+from _common import main
 
 GRID = {"C": [0.001, 0.01, 0.1, 1.0, 10.0], "mode": ["negative", "positive", "binary"]}
 QUICK = {"C": [0.01, 1.0]}
 
 if __name__ == "__main__":
-    args = parse_args(__doc__)
-    search("logreg", QUICK if args.quick else GRID, args)
+    main("logreg", GRID, QUICK, __doc__)

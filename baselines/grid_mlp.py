@@ -8,7 +8,7 @@ Hidden layer of 250 to 260 units; SGD with learning rates 0.001 * e^i for i = 1.
 
 import math
 
-from _common import parse_args, search
+from _common import main
 
 HIDDEN = list(range(250, 261))
 SGD_LRS = [round(0.001 * math.e**i, 6) for i in range(1, 6)]
@@ -20,5 +20,4 @@ GRID = [
 QUICK = [{"hidden": [250], "optimizer": ["sgd"], "lr": [SGD_LRS[0]]}, {"hidden": [250], "optimizer": ["adam"]}]
 
 if __name__ == "__main__":
-    args = parse_args(__doc__)
-    search("mlp", QUICK if args.quick else GRID, args)
+    main("mlp", GRID, QUICK, __doc__)
