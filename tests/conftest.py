@@ -36,6 +36,15 @@ def real_data_dir() -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """One BLAS/OpenMP thread: on a busy 2-core machine spinning BLAS threads make small fits 20-50x slower."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture
 def synthetic_env(monkeypatch, tmp_path):
     """No real data and an empty cache: ``load_dataset`` falls back to the synthetic demo set."""
     monkeypatch.setenv("HWR_DATA", "")

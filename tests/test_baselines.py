@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import ParameterGrid
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = REPO / "baselines"
 
@@ -28,7 +30,8 @@ def _grids(script: str) -> dict:
 @pytest.mark.parametrize("script", ["grid_logreg.py", "grid_knn.py", "grid_mlp.py", "grid_cnn.py"])
 def test_script_runs_a_tiny_grid(script, tmp_path):
     out = tmp_path / "cv_results.csv"
-    env = {**os.environ, "HWR_DATA": "", "HWR_CACHE": str(tmp_path / "cache"),
+    env = {**os.environ, "HWR_DATA": "", "HWR_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [sys.executable, str(BASELINES / script), "--quick", "--per-class", "15", "--out", str(out)],
