@@ -15,6 +15,7 @@ from hwr_eval.registry import make_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
+
 def test_compare_writes_the_run_folder(small_synthetic, tmp_path, check_run_folder):
     out = tmp_path / "run"
     started, ended = [], []
