@@ -175,7 +175,7 @@ def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_run_dir():
     """Factory fixture: ``make_run_dir(tmp_path, models=..., synthetic=..., status=...)`` -> run folder."""
     return write_run_dir
