@@ -328,3 +328,57 @@ def test_report_renders_in_headless_chromium(report, chromium, tmp_path):
     # Rendered, not blank: strong contrast and a real share of non-background pixels.
     assert pixels.std() > 20
     assert (pixels < 200).mean() > 0.05
+
+
+# --------------------------------------------------------------------------------------------------
+# Report figures (hwr_eval/plots.py)
+# --------------------------------------------------------------------------------------------------
+
+
+def test_confusion_matrix_is_row_normalised_with_small_cells_blank():
+    from hwr_eval.plots import plot_confusion_matrix
+
+    cm = np.array([[99, 1, 0], [0, 50, 150], [0, 0, 0]])
+    fig = plot_confusion_matrix(cm, ["a", "b", "c"])
+    ax = fig.axes[0]
+    data = np.asarray(ax.images[0].get_array())
+    np.testing.assert_allclose(data, [[0.99, 0.01, 0], [0, 0.25, 0.75], [0, 0, 0]])
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["99", "1", "", "", "25", "75", "", "", ""]
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+
+
+def test_training_curves_mark_the_best_validation_epoch():
+    from hwr_eval.plots import plot_training_curves
+
+    history = [{"epoch": e, "train_loss": 1 / e, "valid_loss": abs(e - 3) + 0.5, "train_acc": 0.1 * e,
+                "valid_acc": 0.5} for e in range(1, 7)]
+    fig = plot_training_curves(history)
+    loss_ax, acc_ax = fig.axes[:2]
+    labels = [line.get_label() for line in loss_ax.lines]
+    assert labels[:2] == ["training", "validation"] and "best epoch (3)" in labels
+    np.testing.assert_allclose(loss_ax.lines[1].get_ydata(), [2.5, 1.5, 0.5, 1.5, 2.5, 3.5])
+    assert acc_ax.get_ylabel() == "accuracy"
+
+
+def test_mcnemar_heatmap_annotates_p_values_and_significance():
+    from hwr_eval.plots import plot_mcnemar
+
+    fig = plot_mcnemar(["a", "b"], [[1.0, 0.003], [0.003, 1.0]])
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["—", "0.003*", "0.003*", "—"]
+
+
+def test_gallery_and_confused_pairs_show_the_given_images():
+    from hwr_eval.plots import plot_confused_pairs, plot_image_gallery
+
+    X = np.zeros((3, 784), dtype=np.uint8)
+    X[1] = 255
+    fig = plot_image_gallery(X, ["a → b\n90%", "c → d\n80%", "e → f\n70%"], n_cols=2)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["a → b\n90%", "c → d\n80%", "e → f\n70%"]
+    mosaic = np.ma.filled(ax.images[0].get_array(), np.nan)
+    assert np.nansum(mosaic == 255) == 784  # exactly one white image among the tiles
+    fig = plot_confused_pairs([("O → 0 (2)", X[:2]), ("I → 1 (1)", X[2:])])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["O → 0 (2)", "I → 1 (1)"]
