@@ -271,6 +271,8 @@ def _text(value) -> str:
     """Escape any JSON value for display: strings as they are, the rest as compact JSON."""
     if value is None:
         return "—"
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return esc(", ".join(map(str, value)))
     return esc(value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
@@ -326,7 +328,7 @@ def _summary_section(results: dict) -> str:
     device_name = env.get("device_name")
     device_text = _text(device) + (f" ({_text(device_name)})" if device_name and device_name != device else "")
     items = [
-        ("Created", _text(results.get("created"))),
+        ("Created", esc(_when(results.get("created")))),
         ("Kind", _text(results.get("kind"))),
         ("Status", _text(results.get("status"))),
         ("Command", f"<code>{_text(results.get('command'))}</code>"),
@@ -548,19 +550,20 @@ CSS = """
 :root { --fg:#1d2430; --muted:#5b6675; --line:#dde2e8; --accent:#2f5f9e; --bg:#ffffff; --soft:#f5f7fa; }
 * { box-sizing: border-box; }
 body { margin:0; font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif; color:var(--fg); background:var(--bg); }
-header { background:#1f3552; color:#fff; padding:18px 32px; }
+.wrap, main { max-width:1240px; margin:0 auto; padding-left:32px; padding-right:32px; }
+header { background:#1f3552; color:#fff; padding:18px 0; }
 header h1 { margin:0; font-size:24px; }
 header p { margin:4px 0 0; color:#c9d6e6; font-size:14px; word-break:break-word; }
 header code { color:#fff; }
-nav { position:sticky; top:0; z-index:2; background:var(--soft); border-bottom:1px solid var(--line); padding:8px 32px; font-size:14px; }
+nav { position:sticky; top:0; z-index:2; background:var(--soft); border-bottom:1px solid var(--line); padding:8px 0; font-size:14px; }
 nav a { margin-right:14px; white-space:nowrap; }
-main { max-width:1240px; margin:0 auto; padding:8px 32px 48px; }
+main { padding-top:8px; padding-bottom:48px; }
 section { border-bottom:1px solid var(--line); padding:8px 0 20px; }
 h2 { font-size:21px; margin:22px 0 10px; color:#1f3552; }
 h3 { font-size:16px; margin:20px 0 8px; }
 a { color:var(--accent); }
 code { font:13px/1.4 ui-monospace,"DejaVu Sans Mono",monospace; word-break:break-all; }
-.banner { margin:16px 32px 0; padding:12px 16px; border-radius:6px; border:1px solid; font-size:15px; }
+.banner { margin:16px 0 0; padding:12px 16px; border-radius:6px; border:1px solid; font-size:15px; }
 .banner.synthetic { background:#fff4d6; border-color:#e0b54a; color:#5c4300; }
 .banner.incomplete { background:#fde3e1; border-color:#d9534f; color:#6b1a17; }
 .cols { display:flex; flex-wrap:wrap; gap:24px; align-items:flex-start; }
@@ -629,8 +632,10 @@ def render_report(run: RunFolder) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title><style>{CSS}</style><script>{SCRIPT}</script></head>"
-        f'<body><header id="top"><h1>{esc(title)}</h1><p><code>{_text(results.get("command"))}</code></p></header>'
-        f'{_banners(results)}<nav aria-label="Contents">{"".join(toc)}</nav><main>{"".join(body)}</main>'
+        f'<body><header id="top"><div class="wrap"><h1>{esc(title)}</h1>'
+        f'<p><code>{_text(results.get("command"))}</code></p></div></header>'
+        f'<nav aria-label="Contents"><div class="wrap">{"".join(toc)}</div></nav>'
+        f'<main>{_banners(results)}{"".join(body)}</main>'
         "</body></html>\n"
     )
 
