@@ -272,7 +272,7 @@ def plot_image_gallery(
     ax = fig.subplots()
     _show_mosaic(ax, canvas)
     for (y0, x0), caption in zip(corners, captions):
-        ax.text(x0 + IMAGE_SIDE / 2, y0 - 1, caption, ha="center", va="bottom", fontsize=7, linespacing=1.1)
+        ax.text(x0 + IMAGE_SIDE / 2, y0 - 1, caption, ha="center", va="bottom", fontsize=8, linespacing=1.1)
     ax.set_title(title)
     return fig
 
