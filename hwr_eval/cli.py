@@ -377,3 +377,23 @@ def cross_validation(
         except OSError as exc:
             raise HwrError(f"cannot write {out}: {exc.strerror or exc}") from None
         console.print(f"saved: {out}", highlight=False)
+
+
+# --------------------------------------------------------------------------------------------------
+# hwr-eval report
+# --------------------------------------------------------------------------------------------------
+from pathlib import Path  # noqa: E402
+
+
+@app.command("report")
+@user_errors
+def report_command(
+    run_dir: Path = typer.Argument(..., help="Run folder written by 'hwr-eval compare' or 'hwr-eval grid'."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Where to write the report (default: RUN_DIR/report.html)."),
+) -> None:
+    """(Re)build the self-contained HTML report of a run folder."""
+    from .report import build_report  # matplotlib loads only for commands that draw
+
+    with console.status("building the report"):
+        path = build_report(run_dir, out=out)
+    console.print(f"report written to {path}", highlight=False)

@@ -106,3 +106,157 @@ def _check_run_folder(run_dir, dataset=None) -> dict:
 def check_run_folder():
     """``check(run_dir, dataset=None) -> results``: assert the run folder is complete and self-consistent."""
     return _check_run_folder
+
+
+# --------------------------------------------------------------------------------------------------
+# Report fixtures: a complete, small but realistic schema-v1 run folder (docs/results-schema.md),
+# written the way `hwr-eval compare` writes it, so the report can be built without training anything.
+# --------------------------------------------------------------------------------------------------
+
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPORT_CLASSES = [str(d) for d in range(10)] + [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+# Pairs real models confuse; the fixture's simulated models make most of their errors there.
+_LOOKALIKES = {"O": "0", "0": "O", "I": "1", "1": "I", "Z": "2", "S": "5", "5": "S", "B": "8", "G": "6", "Q": "O"}
+
+
+def _render_characters(labels, rng) -> np.ndarray:
+    """Draw each character with Pillow's built-in font, jittered and rotated: (n, 784) uint8."""
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+    font = ImageFont.load_default(size=20)
+    out = np.empty((len(labels), 784), dtype=np.uint8)
+    for k, label in enumerate(labels):
+        img = Image.new("L", (28, 28), 0)
+        dx, dy = rng.integers(-2, 3, size=2)
+        ImageDraw.Draw(img).text((14 + dx, 14 + dy), label, fill=255, font=font, anchor="mm")
+        img = img.rotate(float(rng.uniform(-12, 12)), resample=Image.BILINEAR).filter(ImageFilter.GaussianBlur(0.6))
+        out[k] = np.asarray(img, dtype=np.uint8).reshape(-1)
+    return out
+
+
+def _simulate_predictions(y, accuracy, rng):
+    """Predictions with the given accuracy whose errors favour look-alike classes, plus probabilities."""
+    n, n_classes = len(y), len(REPORT_CLASSES)
+    index = {c: i for i, c in enumerate(REPORT_CLASSES)}
+    pred = y.copy()
+    for k in np.flatnonzero(rng.random(n) > accuracy):
+        if y[k] in _LOOKALIKES and rng.random() < 0.7:
+            pred[k] = _LOOKALIKES[y[k]]
+        else:
+            pred[k] = rng.choice([c for c in REPORT_CLASSES if c != y[k]])
+    proba = rng.dirichlet(np.full(n_classes, 0.3), size=n).astype(np.float32) * 0.3
+    proba[np.arange(n), [index[p] for p in pred]] += rng.uniform(0.35, 0.7, size=n).astype(np.float32)
+    proba /= proba.sum(axis=1, keepdims=True)
+    return pred, proba
+
+
+def _history(n_epochs, rng):
+    rows, train_loss, valid_loss = [], 2.5, 2.4
+    for epoch in range(1, n_epochs + 1):
+        train_loss *= 0.7
+        valid_loss = valid_loss * 0.75 if epoch < n_epochs - 2 else valid_loss * 1.05
+        rows.append({"epoch": epoch, "train_loss": round(train_loss, 4), "valid_loss": round(valid_loss, 4),
+                     "train_acc": round(1 - train_loss / 3, 4), "valid_acc": round(1 - valid_loss / 2.8, 4),
+                     "dur": round(float(rng.uniform(1, 2)), 3)})
+    return rows
+
+
+def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status="complete",
+                  n_test_per_class=4, seed=0):
+    """Write a schema-v1 run folder for ``models`` under ``path`` and return ``path``.
+
+    ``linear`` gets history and weight maps, ``cnn`` history only, others (``knn``) neither.
+    """
+    import pandas as pd
+    from scipy.stats import chi2
+    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
+                                 precision_recall_fscore_support)
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.array(REPORT_CLASSES), n_test_per_class)
+    X = _render_characters(y, rng)
+    np.savez_compressed(path / "test_set.npz", X=X, y=y)
+    accuracies = {"knn": 0.82, "logreg": 0.78, "linear": 0.75, "mlp": 0.86, "cnn": 0.93}
+    predictions = pd.DataFrame({"index": np.arange(len(y)), "y_true": y})
+    entries = {}
+    for name in models:
+        pred, proba = _simulate_predictions(y, accuracies.get(name, 0.8), rng)
+        predictions[name] = pred
+        (path / "probabilities").mkdir(exist_ok=True)
+        np.save(path / "probabilities" / f"{name}.npy", proba)
+        p, r, f, s = precision_recall_fscore_support(y, pred, labels=REPORT_CLASSES, zero_division=0)
+        per_class = pd.DataFrame({"class": REPORT_CLASSES, "precision": p, "recall": r, "f1": f, "support": s})
+        (path / "per_class").mkdir(exist_ok=True)
+        per_class.to_csv(path / "per_class" / f"{name}.csv", index=False)
+        cm = confusion_matrix(y, pred, labels=REPORT_CLASSES)
+        off = [(cm[i, j], REPORT_CLASSES[i], REPORT_CLASSES[j]) for i in range(36) for j in range(36) if i != j and cm[i, j]]
+        top = [{"true": t, "predicted": q, "count": int(c)} for c, t, q in sorted(off, key=lambda x: -x[0])[:10]]
+        acc = accuracy_score(y, pred)
+        half = 1.96 * np.sqrt(acc * (1 - acc) / len(y))
+        weights = None
+        if name in ("linear", "logreg"):
+            (path / "weights").mkdir(exist_ok=True)
+            # Class-mean templates minus the overall mean look like real linear-model weight maps.
+            means = np.stack([X[y == c].mean(axis=0) for c in REPORT_CLASSES]) - X.mean(axis=0)
+            maps = (means + rng.normal(scale=10, size=means.shape)).reshape(36, 28, 28) / 255
+            np.save(path / "weights" / f"{name}.npy", maps.astype(np.float32))
+            weights = f"weights/{name}.npy"
+        prf = {avg: precision_recall_fscore_support(y, pred, average=avg, zero_division=0)[:3]
+               for avg in ("macro", "weighted")}
+        entries[name] = {
+            "params": {"max_epochs": 50, "lr": 0.001} if name != "knn" else {"n_neighbors": 3},
+            "n_parameters": {"knn": 0, "linear": 28260, "cnn": 206000}.get(name, 1000),
+            "fit_time_s": round(float(rng.uniform(0.5, 30)), 3), "predict_time_s": round(float(rng.uniform(0.01, 2)), 3),
+            "metrics": {"accuracy": acc, "accuracy_ci95": [max(0.0, acc - half), min(1.0, acc + half)],
+                        "balanced_accuracy": balanced_accuracy_score(y, pred),
+                        **{f"{m}_{avg}": float(v) for avg, vals in prf.items()
+                           for m, v in zip(("precision", "recall", "f1"), vals)}},
+            "per_class": per_class.to_dict(orient="records"),
+            "confusion_matrix": cm.tolist(),
+            "top_confusions": top,
+            "history": _history(8, rng) if name in ("linear", "cnn", "mlp") else None,
+            "files": {"probabilities": f"probabilities/{name}.npy", "per_class": f"per_class/{name}.csv",
+                      "weights": weights, "model": None},
+        }
+    predictions.to_csv(path / "predictions.csv", index=False)
+    names = list(models)
+    p_value = np.ones((len(names), len(names)))
+    statistic = np.zeros_like(p_value)
+    for i, a in enumerate(names):
+        for j, b in enumerate(names):
+            ra, rb = predictions[a] == y, predictions[b] == y
+            n01, n10 = int((ra & ~rb).sum()), int((~ra & rb).sum())
+            if i != j and n01 + n10:
+                statistic[i, j] = (abs(n01 - n10) - 1) ** 2 / (n01 + n10)
+                p_value[i, j] = chi2.sf(statistic[i, j], 1)
+    counts = {split: {c: int(k) for c in REPORT_CLASSES}
+              for split, k in (("train", 62 * n_test_per_class), ("validation", 28 * n_test_per_class), ("test", n_test_per_class))}
+    counts["train"]["Q"] -= 40  # uneven classes, as in real letter data
+    results = {
+        "schema_version": 1, "kind": "compare", "status": status, "created": "2026-11-25T10:00:00+00:00",
+        "command": "hwr-eval compare --models " + ",".join(names) + ' --set cnn.lr=0.01 --note "<b>x</b>"',
+        "settings": {"models": names, "classes": "36", "per_class": 2000, "split": "random", "max_epochs": 50,
+                     "device": "cpu", "seed": seed, "overrides": {"cnn": {"lr": 0.01}}},
+        "environment": {"python": "3.11.7", "platform": "Linux-6.1-x86_64", "device_name": "cpu",
+                        "packages": {"hwr-eval": "0.1.0", "torch": "2.13.0", "scikit-learn": "1.9.1"}},
+        "data": {"synthetic": synthetic, "classes": REPORT_CLASSES,
+                 "sources": [{"name": "synthetic demo" if synthetic else "mnist", "path": None if synthetic else "/data/train-images-idx3-ubyte.gz",
+                              "sha256": None if synthetic else "a" * 64, "n_samples": 70000}],
+                 "counts": counts},
+        "models": entries,
+        "mcnemar": {"models": names, "p_value": p_value.tolist(), "statistic": statistic.tolist()} if len(names) > 1 else None,
+        "grid": None,
+    }
+    (path / "results.json").write_text(json.dumps(results, indent=2))
+    return path
+
+
+@pytest.fixture(scope="session")
+def make_run_dir():
+    """Factory fixture: ``make_run_dir(tmp_path, models=..., synthetic=..., status=...)`` -> run folder."""
+    return write_run_dir
