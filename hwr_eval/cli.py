@@ -150,6 +150,7 @@ SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a model parameter: model.param=value (repeatable).")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No per-epoch lines.")]
+NoReportOpt = Annotated[bool, typer.Option("--no-report", help="Skip report.html (build it later: hwr-eval report).")]
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -225,6 +226,7 @@ def compare(
     save_models: SaveOpt = False,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
+    no_report: NoReportOpt = False,
 ) -> None:
     """Train several models on one split and compare them on the untouched test split."""
     from .compare import CompareInterrupted, build_models, run_compare
@@ -245,6 +247,7 @@ def compare(
             overrides=overrides,
             save_models=save_models,
             verbose=0 if quiet else 1,
+            report=not no_report,
             on_model_start=_model_start,
             on_model_end=_model_end,
         )
@@ -280,6 +283,7 @@ def grid(
     save_models: SaveOpt = False,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
+    no_report: NoReportOpt = False,
 ) -> None:
     """Grid-search one model's parameters on the training split; refit the best and score it on test."""
     from .compare import build_models, cv_results_table, run_grid
@@ -312,6 +316,7 @@ def grid(
         overrides=overrides.get(model),
         save_models=save_models,
         verbose=0 if quiet else 2,
+        report=not no_report,
     )
     ranked = cv_results_table(run_dir)
     table = Table(title=f"GridSearchCV ({scoring}, {cv} folds), best first", title_justify="left")

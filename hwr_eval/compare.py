@@ -385,20 +385,18 @@ class RunWriter:
         text = json.dumps(self.results, indent=2, allow_nan=False)
         atomic_write_text(self.run_dir / "results.json", text + "\n")
 
-    def finish(self, status: str = "complete") -> Path:
-        """Write the final ``results.json`` and the HTML report; return the run folder."""
+    def finish(self, status: str = "complete", report: bool = True) -> Path:
+        """Write the final ``results.json`` and (with ``report``) the HTML report; return the run folder."""
         self.results["status"] = status
         self.write_results()
-        if self.results["models"]:
+        if report and self.results["models"]:
             _build_report(self.run_dir)
         return self.run_dir
 
 
 def _build_report(run_dir: Path) -> None:
-    try:
-        from .report import build_report
-    except ImportError:  # the report module lands separately; results.json stands on its own
-        return
+    from .report import build_report  # matplotlib loads only when a run finishes
+
     build_report(run_dir)
 
 
@@ -429,6 +427,7 @@ def run_compare(
     save_models: bool = False,
     verbose: int = 0,
     n_resamples: int = 1000,
+    report: bool = True,
     command: str | None = None,
     on_model_start: ModelStart | None = None,
     on_model_end: ModelEnd | None = None,
@@ -456,6 +455,8 @@ def run_compare(
         Passed to the PyTorch models (1 prints one line per epoch).
     n_resamples : int, default=1000
         Bootstrap resamples of the accuracy interval.
+    report : bool, default=True
+        Also build ``report.html`` (``hwr-eval report RUN_DIR`` can build it later).
     command : str, optional
         Recorded in ``results.json``; default: the command line or a summary of this call.
     on_model_start, on_model_end : callable, optional
@@ -521,14 +522,14 @@ def run_compare(
             if on_model_end is not None:
                 on_model_end(name, record)
     except KeyboardInterrupt:
-        writer.finish("incomplete")
+        writer.finish("incomplete", report=report)
         raise CompareInterrupted(run_dir, list(writer.results["models"])) from None
     except BaseException:
         # Nothing worth keeping yet: leave no folder behind rather than a run without results.
         if created and not writer.results["models"]:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    return writer.finish("complete")
+    return writer.finish("complete", report=report)
 
 
 # ------------------------------------------------------------------------------------------------- grid
@@ -550,6 +551,7 @@ def run_grid(
     save_models: bool = False,
     verbose: int = 0,
     n_resamples: int = 1000,
+    report: bool = True,
     command: str | None = None,
 ) -> Path:
     """Grid search on the training split, then refit the best setting and score it on the test split.
@@ -647,7 +649,7 @@ def run_grid(
         if created:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
-    return writer.finish("complete")
+    return writer.finish("complete", report=report)
 
 
 def cv_results_table(run_dir: str | os.PathLike) -> pd.DataFrame:

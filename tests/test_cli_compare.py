@@ -60,6 +60,7 @@ def test_compare_on_synthetic_data(synthetic_env, tmp_path, check_run_folder):
     assert results["status"] == "complete" and results["data"]["synthetic"] is True
     assert results["command"].startswith("hwr-eval") or "compare" in results["command"]
     assert results["models"]["logreg"]["params"]["C"] == 0.5
+    assert (out / "report.html").exists() and "report:" in result.stdout
     assert sorted(p.name for p in (out / "models").iterdir()) == ["knn.joblib", "linear.joblib", "logreg.joblib"]
     for name, rec in results["models"].items():  # the table shows the accuracies in results.json
         assert f"{rec['metrics']['accuracy']:.4f}" in result.stdout
@@ -69,7 +70,7 @@ def test_compare_on_real_digits(real_data_dir, tmp_path, monkeypatch, check_run_
     monkeypatch.setenv("HWR_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     result = invoke("compare", "--models", "knn,logreg", "--data", real_data_dir, "--classes", "digits",
-                    "--per-class", "40", "--out", out)
+                    "--per-class", "40", "--out", out, "--no-report")
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" not in result.output
     results = check_run_folder(out)
@@ -122,7 +123,7 @@ def test_compare_ctrl_c_exits_130_with_incomplete_results(synthetic_env, tmp_pat
 
     monkeypatch.setattr(compare, "make_model", make_interrupting)
     out = tmp_path / "run"
-    result = invoke("compare", "--models", "knn,logreg", *SMALL, "--out", out)
+    result = invoke("compare", "--models", "knn,logreg", *SMALL, "--out", out, "--no-report")
     assert result.exit_code == 130, result.output
     assert "interrupted" in result.stderr and "Traceback" not in result.output
     results = json.loads((out / "results.json").read_text())
@@ -133,7 +134,7 @@ def test_compare_ctrl_c_exits_130_with_incomplete_results(synthetic_env, tmp_pat
 def test_grid_command(synthetic_env, tmp_path, check_run_folder):
     out = tmp_path / "grid"
     result = invoke("grid", "--model", "knn", "--param", "n_neighbors=1,3", "--param", "weights=uniform,distance",
-                    "--cv", "2", *SMALL, "--out", out)
+                    "--cv", "2", *SMALL, "--out", out, "--no-report")
     assert result.exit_code == 0, result.output
     assert "4 candidates x 2 folds" in result.stdout and "best parameters" in result.stdout
     cv_results = pd.read_csv(out / "cv_results.csv")

@@ -52,6 +52,8 @@ def test_compare_writes_the_run_folder(small_synthetic, tmp_path, check_run_fold
     for name in models:
         model = joblib.load(run_dir / models[name]["files"]["model"])
         assert list(model.predict(small_synthetic.X_test)) == list(preds[name])
+    report = (run_dir / "report.html").read_text()
+    assert all(name in report for name in models)
     p = np.array(results["mcnemar"]["p_value"])
     assert p.shape == (3, 3) and np.allclose(p, p.T) and np.all((p >= 0) & (p <= 1))
 
@@ -72,6 +74,7 @@ def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path, check_run_folde
     results = check_run_folder(out, small_synthetic)
     assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
     assert not any(p.name.startswith(".") for p in out.rglob("*"))  # no temporary files left
+    assert (out / "report.html").exists()
 
 
 def test_bad_inputs_fail_before_any_file(small_synthetic, tmp_path):
@@ -102,9 +105,11 @@ def test_failing_fit_leaves_no_folder(small_synthetic, tmp_path):
 
 
 def test_grid_searches_then_scores_best_on_test(small_synthetic, tmp_path, check_run_folder):
-    run_dir = run_grid("logreg", {"C": [0.01, 1.0]}, small_synthetic, tmp_path / "grid", cv=2, n_resamples=100)
+    run_dir = run_grid("logreg", {"C": [0.01, 1.0]}, small_synthetic, tmp_path / "grid", cv=2, n_resamples=100,
+                       report=False)
     results = check_run_folder(run_dir, small_synthetic)
     assert results["kind"] == "grid" and list(results["models"]) == ["logreg"]
+    assert not (run_dir / "report.html").exists()
     grid = results["grid"]
     assert grid["cv"] == 2 and list(grid["best_params"].values())[0] in (0.01, 1.0)
     cv_results = pd.read_csv(run_dir / "cv_results.csv")
