@@ -6,3 +6,7 @@ from .preprocessing import PixelScaler
 __version__ = "0.1.0"
 
 __all__ = ["DataError", "HwrError", "PixelScaler", "__version__"]
+
+from .dataset import Dataset, load_dataset  # noqa: E402
+
+__all__ += ["Dataset", "load_dataset"]
