@@ -407,7 +407,7 @@ def load_dataset(
         used = 0
         for s in range(3):
             idx = np.concatenate(chosen[s]) if chosen[s] else np.empty(0, dtype=np.intp)
-            parts[s].append(data.images[idx].reshape(len(idx), -1))
+            parts[s].append(data.images[idx].reshape(len(idx), 28 * 28))
             labels[s].append(data.labels[idx])
             used += len(idx)
         for f in data.files:
