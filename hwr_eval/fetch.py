@@ -78,8 +78,11 @@ RESOURCES: dict[str, list[Resource]] = {
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
     """Hex digest of a file, read in chunks."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, algorithm).hexdigest()
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as fh:  # hashlib.file_digest would need Python 3.11
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _verify(path: Path, resource: Resource) -> None:
