@@ -38,23 +38,12 @@ def plot_sample_grid(
     images = np.asarray(X).reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     y = np.asarray(y)
     rng = np.random.default_rng(seed)
-    n_rows = len(classes)
-    fig = Figure(figsize=(per_class * 0.42 + 0.6, n_rows * 0.42 + 0.6), layout="constrained")
-    axes = fig.subplots(n_rows, per_class, squeeze=False)
-    for row, label in enumerate(classes):
+    rows = []
+    for label in classes:
         idx = np.flatnonzero(y == label)
-        chosen = rng.choice(idx, size=min(per_class, idx.size), replace=False) if idx.size else []
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if col < len(chosen):
-                ax.imshow(images[chosen[col]], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-        axes[row, 0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=9)
-    fig.suptitle(title)
-    return fig
+        chosen = rng.choice(idx, size=min(per_class, idx.size), replace=False)
+        rows.append((str(label), images[chosen]))
+    return plot_image_rows(rows, n_cols=per_class, title=title)
 
 
 def plot_class_counts(counts: pd.DataFrame, title: str = "Samples per class and split") -> Figure:
@@ -277,9 +266,9 @@ def plot_image_gallery(
     return fig
 
 
-def plot_confused_pairs(rows: Sequence[tuple[str, np.ndarray]], n_cols: int = 8,
-                        title: str = "Most confused pairs: example test images") -> Figure:
-    """One row per confused pair: its label (e.g. ``"O → 0 (12)"``) and up to ``n_cols`` example images."""
+def plot_image_rows(rows: Sequence[tuple[str, np.ndarray]], n_cols: int = 8,
+                    title: str = "Most confused pairs: example test images") -> Figure:
+    """One labelled row of up to ``n_cols`` images per entry, e.g. a confused pair ``"O → 0 (12)"``."""
     n_rows = max(1, len(rows))
     n_cols = max(1, min(n_cols, max((len(images) for _, images in rows), default=1)))
     tiles = np.full((n_rows * n_cols, IMAGE_SIDE, IMAGE_SIDE), np.nan)

@@ -510,7 +510,7 @@ def _model_section(run: RunFolder, name: str, anchor: str) -> str:
             idx = wrong[(y_true[wrong] == t) & (y_pred[wrong] == q)][:8]
             if idx.size:
                 examples.append((f"{t} → {q} ({p.get('count')})", run.X_test[idx]))
-        figure = (figure_html(plots.plot_confused_pairs(examples, title=f"{name}: most confused pairs"),
+        figure = (figure_html(plots.plot_image_rows(examples, title=f"{name}: most confused pairs"),
                               alt=f"Example test images for the most confused class pairs of {name}.",
                               caption="Each row: true class → predicted class (number of test images), "
                                       "most confident mistakes first.")

@@ -370,7 +370,7 @@ def test_mcnemar_heatmap_annotates_p_values_and_significance():
 
 
 def test_gallery_and_confused_pairs_show_the_given_images():
-    from hwr_eval.plots import plot_confused_pairs, plot_image_gallery
+    from hwr_eval.plots import plot_image_rows, plot_image_gallery
 
     X = np.zeros((3, 784), dtype=np.uint8)
     X[1] = 255
@@ -379,6 +379,6 @@ def test_gallery_and_confused_pairs_show_the_given_images():
     assert [t.get_text() for t in ax.texts] == ["a → b\n90%", "c → d\n80%", "e → f\n70%"]
     mosaic = np.ma.filled(ax.images[0].get_array(), np.nan)
     assert np.nansum(mosaic == 255) == 784  # exactly one white image among the tiles
-    fig = plot_confused_pairs([("O → 0 (2)", X[:2]), ("I → 1 (1)", X[2:])])
+    fig = plot_image_rows([("O → 0 (2)", X[:2]), ("I → 1 (1)", X[2:])])
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["O → 0 (2)", "I → 1 (1)"]

@@ -1,0 +1,150 @@
+"""``hwr-eval data fetch`` against a local HTTP server on 127.0.0.1 (loopback only, files made here)."""
+
+import hashlib
+import http.server
+import io
+import re
+import threading
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hwr_eval.errors import DataError
+from hwr_eval.fetch import Resource, cache_dir, data_cache_dir, download, fetch
+
+
+class _RangeHandler(http.server.BaseHTTPRequestHandler):
+    """Serves ``server.files`` (name -> bytes), honouring Range unless ``server.ranges`` is False."""
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        self.server.requests.append((self.path, self.headers.get("Range")))
+        body = self.server.files.get(self.path.lstrip("/"))
+        if body is None:
+            self.send_error(404)
+            return
+        match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if match and self.server.ranges:
+            start = int(match.group(1))
+            if start >= len(body):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            body = body[start:]
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
+    httpd.files, httpd.requests, httpd.ranges = {}, [], True
+    httpd.timeout = 5
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_fetch_downloads_and_verifies(server, tmp_path):
+    server.files = {"a.gz": b"A" * 5000, "b.gz": b"B" * 10}
+    resources = {"toy": [Resource(n, (server.url + n,), sha256=_sha(d)) for n, d in server.files.items()]}
+    got = fetch(["toy"], dest=tmp_path, resources=resources, progress=False)
+    assert [p.read_bytes() for p in got] == [b"A" * 5000, b"B" * 10]
+    n_requests = len(server.requests)
+    fetch(["toy"], dest=tmp_path, resources=resources, progress=False)  # already there: nothing downloaded
+    assert len(server.requests) == n_requests
+
+
+def test_download_resumes_with_range(server, tmp_path):
+    payload = bytes(range(256)) * 100
+    server.files = {"big.gz": payload}
+    (tmp_path / "big.gz.part").write_bytes(payload[:1000])  # an interrupted earlier download
+    download(server.url + "big.gz", tmp_path / "big.gz")
+    assert server.requests[-1][1] == "bytes=1000-"
+    assert (tmp_path / "big.gz").read_bytes() == payload
+    assert not (tmp_path / "big.gz.part").exists()
+
+
+def test_download_restarts_when_server_ignores_range(server, tmp_path):
+    server.ranges = False
+    payload = b"xyz" * 1000
+    server.files = {"f": payload}
+    (tmp_path / "f.part").write_bytes(b"garbage")
+    download(server.url + "f", tmp_path / "f")
+    assert (tmp_path / "f").read_bytes() == payload
+
+
+def test_checksum_mismatch_is_an_error_and_leaves_no_file(server, tmp_path):
+    server.files = {"a.gz": b"tampered"}
+    resources = {"toy": [Resource("a.gz", (server.url + "a.gz",), sha256=_sha(b"original"))]}
+    with pytest.raises(DataError, match="a.gz: sha256 mismatch"):
+        fetch(["toy"], dest=tmp_path, resources=resources, progress=False)
+    assert not (tmp_path / "a.gz").exists()
+
+
+def test_falls_back_to_next_mirror_and_reports_failure(server, tmp_path):
+    server.files = {"ok": b"data"}
+    good = Resource("ok", (server.url + "missing", server.url + "ok"), sha256=_sha(b"data"))
+    assert fetch(["toy"], dest=tmp_path, resources={"toy": [good]}, progress=False)[0].read_bytes() == b"data"
+    bad = Resource("bad", (server.url + "missing",))
+    with pytest.raises(DataError, match="bad: every mirror failed.*HTTP 404"):
+        fetch(["toy"], dest=tmp_path, resources={"toy": [bad]}, progress=False)
+
+
+def test_zip_members_are_extracted(server, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("gzip/emnist-letters-train-labels-idx1-ubyte.gz", b"labels")
+        zf.writestr("gzip/other.gz", b"unwanted")
+    server.files = {"gzip.zip": buffer.getvalue()}
+    res = Resource("e.zip", (server.url + "gzip.zip",), md5=hashlib.md5(buffer.getvalue()).hexdigest(),
+                   extract=("gzip/emnist-letters-train-labels-idx1-ubyte.gz",))
+    got = fetch(["emnist"], dest=tmp_path, resources={"emnist": [res]}, progress=False)
+    assert [p.name for p in got] == ["emnist-letters-train-labels-idx1-ubyte.gz"]
+    assert got[0].read_bytes() == b"labels"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["emnist-letters-train-labels-idx1-ubyte.gz"]
+
+
+def test_unknown_dataset_name(tmp_path):
+    with pytest.raises(DataError, match="unknown dataset 'cifar'"):
+        fetch(["cifar"], dest=tmp_path, progress=False)
+
+
+def test_cache_dir_follows_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HWR_CACHE", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c" and data_cache_dir() == tmp_path / "c" / "data"
+    monkeypatch.delenv("HWR_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "hwr-eval"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == Path.home() / ".cache" / "hwr-eval"
+
+
+def test_fetched_mnist_is_found_by_load_dataset(server, tmp_path, monkeypatch, data_files):
+    """What fetch puts into the cache is where load_dataset looks when no data is named."""
+    source = data_files.mnist(tmp_path / "src", n_train=40, n_test=10)
+    server.files = {p.name: p.read_bytes() for p in source.iterdir()}
+    resources = {"mnist": [Resource(n, (server.url + n,), sha256=_sha(d)) for n, d in server.files.items()]}
+    monkeypatch.setenv("HWR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HWR_DATA", raising=False)
+    fetch(["mnist"], resources=resources, progress=False)
+    from hwr_eval import load_dataset
+
+    data = load_dataset(classes="digits", per_class=5)
+    assert not data.synthetic and data.provenance["data_dir"] == str((tmp_path / "cache" / "data").resolve())
