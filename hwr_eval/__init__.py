@@ -15,6 +15,10 @@ _LAZY = {
     "load_dataset": "dataset",
     "PixelScaler": "preprocessing",
     "build_report": "report",
+    "run_compare": "compare",
+    "run_grid": "compare",
+    "run_cv": "compare",
+    "evaluate": "evaluation",
 }
 
 __all__ = ["DataError", "HwrError", "__version__", *_LAZY]

@@ -115,33 +115,20 @@ def _split_models(text: str) -> list[str]:
     return names
 
 
-def _load_data(data: Path | None, classes: str, per_class: int, split: str, seed: int):
-    """Load the data and say which data it is (loudly when it is the synthetic demo set)."""
-    from .dataset import load_dataset
-
-    dataset = load_dataset(data_dir=data, classes=classes, per_class=per_class, split=split, seed=seed)
-    prov = dataset.provenance
-    sizes = f"{len(dataset.y_train)} train / {len(dataset.y_val)} validation / {len(dataset.y_test)} test"
-    if prov.get("synthetic"):
-        err_console.print(
-            "[bold yellow]warning: no real data found; using the SYNTHETIC demo set[/] "
-            "(pass --data DIR or set HWR_DATA; scores on it say nothing about real handwriting)",
-            highlight=False,
-        )
-        console.print(f"data: synthetic demo set, {len(dataset.classes)} classes, {sizes}", highlight=False)
-    else:
-        names = ", ".join(dict.fromkeys(s.get("name", "?") for s in prov.get("sources", []))) or "?"
-        console.print(
-            f"data: {names} from {prov.get('data_dir')}, {len(dataset.classes)} classes, {sizes}", highlight=False
-        )
+def _load_data(data: Path | None, classes: str, per_class: int | None, split: str, seed: int):
+    """Load the data, say which data it is (loudly when synthetic) and how large the splits are."""
+    dataset = load_data_for_cli(data, classes, per_class, split, seed)  # the data section, below
+    console.print(
+        f"data: {len(dataset.classes)} classes, {len(dataset.y_train)} train / {len(dataset.y_val)} validation"
+        f" / {len(dataset.y_test)} test images",
+        highlight=False,
+    )
     return dataset
 
 
-DataOpt = Annotated[Path | None, typer.Option("--data", help="Data folder (default: HWR_DATA, the cache, else synthetic).")]
-ClassesOpt = Annotated[str, typer.Option("--classes", help="Class set: 36, digits, letters or 62.")]
-PerClassOpt = Annotated[int, typer.Option("--per-class", help="Images per class (train + validation + test).")]
-SplitOpt = Annotated[str, typer.Option("--split", help="random (stratified 62/28/10) or writer.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split, the models and the bootstrap.")]
+# DataOpt, ClassesOpt, PerClassOpt and SplitOpt are the data section's shared options (below; the
+# annotations are resolved when the app runs).
+RunSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split, the models and the bootstrap.")]
 EpochsOpt = Annotated[int | None, typer.Option("--max-epochs", help="Epoch limit of the PyTorch models (default 50).")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda (PyTorch models; default auto).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="New run folder (default: reports/<kind>-<timestamp>).")]
@@ -221,7 +208,7 @@ def compare(
     split: SplitOpt = "random",
     max_epochs: EpochsOpt = None,
     device: DeviceOpt = None,
-    seed: SeedOpt = 0,
+    seed: RunSeedOpt = 0,
     out: OutOpt = None,
     save_models: SaveOpt = False,
     set_: SetOpt = None,
@@ -278,7 +265,7 @@ def grid(
     split: SplitOpt = "random",
     max_epochs: EpochsOpt = None,
     device: DeviceOpt = None,
-    seed: SeedOpt = 0,
+    seed: RunSeedOpt = 0,
     out: OutOpt = None,
     save_models: SaveOpt = False,
     set_: SetOpt = None,
@@ -341,7 +328,7 @@ def cross_validation(
     split: SplitOpt = "random",
     max_epochs: EpochsOpt = None,
     device: DeviceOpt = None,
-    seed: SeedOpt = 0,
+    seed: RunSeedOpt = 0,
     set_: SetOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the table as CSV here.")] = None,
 ) -> None:
