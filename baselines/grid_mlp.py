@@ -11,7 +11,7 @@ import math
 from _common import main
 
 HIDDEN = list(range(250, 261))
-SGD_LRS = [round(0.001 * math.e**i, 6) for i in range(1, 6)]
+SGD_LRS = [0.001 * math.e**i for i in range(1, 6)]  # 0.0027 ... 0.148
 BATCH_SIZES = [128, 256, 512]
 GRID = [
     {"hidden": HIDDEN, "optimizer": ["sgd"], "lr": SGD_LRS, "batch_size": BATCH_SIZES},
