@@ -34,7 +34,15 @@ from .dataset import Dataset
 from .errors import HwrError
 from .evaluation import evaluate, mcnemar_matrix
 from .io import atomic_path, atomic_write_text
-from .registry import list_models, make_model, n_parameters, resolve_params, training_history, weight_maps
+from .registry import (
+    check_model_params,
+    list_models,
+    make_model,
+    n_parameters,
+    resolve_params,
+    training_history,
+    weight_maps,
+)
 
 SCHEMA_VERSION = 1
 #: Default parent folder of new run folders (relative to the working directory).
@@ -136,6 +144,8 @@ def build_models(
         configure_model(
             model, max_epochs=max_epochs, device=device, seed=seed, verbose=verbose, params=overrides.get(name)
         )
+        if not isinstance(models, Mapping):
+            check_model_params(model)  # a bad value fails now, not after the models before it trained
     return named
 
 

@@ -97,10 +97,18 @@ def test_bad_inputs_fail_before_any_file(small_synthetic, tmp_path):
         run_compare(["knn"], small_synthetic, tmp_path / "afile" / "run")
 
 
+class _Broken(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise RuntimeError("broken model")
+
+
 def test_failing_fit_leaves_no_folder(small_synthetic, tmp_path):
     out = tmp_path / "run"
-    with pytest.raises(ValueError):
+    with pytest.raises(HwrError, match="n_neighbors"):  # a bad value is caught before training
         run_compare(["knn"], small_synthetic, out, overrides={"knn": {"n_neighbors": -3}})
+    assert not out.exists()
+    with pytest.raises(RuntimeError, match="broken"):
+        run_compare({"broken": _Broken()}, small_synthetic, out)
     assert not out.exists()
 
 
