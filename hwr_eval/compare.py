@@ -7,6 +7,7 @@ API behind ``hwr-eval compare``, ``hwr-eval grid`` and ``hwr-eval cv``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import inspect
 import json
@@ -15,7 +16,9 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sys
+import threading
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -147,6 +150,37 @@ def build_models(
         if not isinstance(models, Mapping):
             check_model_params(model)  # a bad value fails now, not after the models before it trained
     return named
+
+
+class _SigintWatch(contextlib.AbstractContextManager):
+    """Remember whether Ctrl-C was pressed, even when the estimator swallows the KeyboardInterrupt.
+
+    skorch ends training on Ctrl-C and returns from ``fit`` normally, which would make a half-trained
+    network look finished. The handler records the press and then behaves as before (raises).
+    """
+
+    def __init__(self):
+        self.fired = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.getsignal(signal.SIGINT)
+
+            def handler(signum, frame):
+                self.fired = True
+                if callable(self._previous):
+                    self._previous(signum, frame)
+                else:
+                    raise KeyboardInterrupt
+
+            signal.signal(signal.SIGINT, handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return None
 
 
 def _fit(model: BaseEstimator, X, y, X_val=None, y_val=None) -> float:
@@ -513,7 +547,10 @@ def run_compare(
         for i, (name, model) in enumerate(estimators.items()):
             if on_model_start is not None:
                 on_model_start(name, i, total)
-            fit_time = _fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+            with _SigintWatch() as ctrl_c:
+                fit_time = _fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+            if ctrl_c.fired:  # training was cut short, so this model did not finish
+                raise KeyboardInterrupt
             start = time.perf_counter()
             y_pred = np.asarray(model.predict(dataset.X_test)).astype(str)
             predict_time = time.perf_counter() - start

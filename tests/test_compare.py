@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -75,6 +77,31 @@ def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path, check_run_folde
     assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
     assert not any(p.name.startswith(".") for p in out.rglob("*"))  # no temporary files left
     assert (out / "report.html").exists()
+
+
+class _SwallowsCtrlC(ClassifierMixin, BaseEstimator):
+    """Like skorch: Ctrl-C ends training early and ``fit`` returns normally."""
+
+    def fit(self, X, y):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.repeat(self.classes_[0], len(X))
+
+
+def test_ctrl_c_swallowed_by_the_model_still_stops(small_synthetic, tmp_path, check_run_folder):
+    out = tmp_path / "run"
+    models = {"knn": make_model("knn"), "net": _SwallowsCtrlC(), "logreg": make_model("logreg")}
+    with pytest.raises(CompareInterrupted):
+        run_compare(models, small_synthetic, out, n_resamples=100, report=False)
+    results = check_run_folder(out, small_synthetic)
+    assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
 def test_bad_inputs_fail_before_any_file(small_synthetic, tmp_path):
