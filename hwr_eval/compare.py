@@ -152,12 +152,13 @@ def build_models(
     return named
 
 
-class _SigintWatch(contextlib.AbstractContextManager):
-    """Remember whether Ctrl-C was pressed, even when the estimator swallows the KeyboardInterrupt.
+class _CtrlC(BaseException):
+    """Ctrl-C while a model trains. Not a ``KeyboardInterrupt``: skorch catches those and returns from
+    ``fit`` as if training had finished, and ``GridSearchCV`` would go on with the next candidate."""
 
-    skorch ends training on Ctrl-C and returns from ``fit`` normally, which would make a half-trained
-    network look finished. The handler records the press and then behaves as before (raises).
-    """
+
+class _SigintWatch(contextlib.AbstractContextManager):
+    """Turn Ctrl-C into :class:`_CtrlC` (main thread only) and remember that it was pressed."""
 
     def __init__(self):
         self.fired = False
@@ -169,10 +170,7 @@ class _SigintWatch(contextlib.AbstractContextManager):
 
             def handler(signum, frame):
                 self.fired = True
-                if callable(self._previous):
-                    self._previous(signum, frame)
-                else:
-                    raise KeyboardInterrupt
+                raise _CtrlC
 
             signal.signal(signal.SIGINT, handler)
         return self
@@ -549,8 +547,8 @@ def run_compare(
                 on_model_start(name, i, total)
             with _SigintWatch() as ctrl_c:
                 fit_time = _fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
-            if ctrl_c.fired:  # training was cut short, so this model did not finish
-                raise KeyboardInterrupt
+            if ctrl_c.fired:  # caught and swallowed somewhere inside fit: the model did not finish
+                raise _CtrlC
             start = time.perf_counter()
             y_pred = np.asarray(model.predict(dataset.X_test)).astype(str)
             predict_time = time.perf_counter() - start
@@ -568,7 +566,7 @@ def run_compare(
             )
             if on_model_end is not None:
                 on_model_end(name, record)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _CtrlC):
         writer.finish("incomplete", report=report)
         raise CompareInterrupted(run_dir, list(writer.results["models"])) from None
     except BaseException:
@@ -657,9 +655,12 @@ def run_grid(
         search = GridSearchCV(
             estimator, grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False, verbose=verbose, error_score="raise"
         )
-        search.fit(dataset.X_train, dataset.y_train)
-        best = clone(estimator).set_params(**search.best_params_)
-        fit_time = _fit(best, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+        with _SigintWatch() as ctrl_c:
+            search.fit(dataset.X_train, dataset.y_train)
+            best = clone(estimator).set_params(**search.best_params_)
+            fit_time = _fit(best, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+        if ctrl_c.fired:
+            raise _CtrlC
         start = time.perf_counter()
         y_pred = np.asarray(best.predict(dataset.X_test)).astype(str)
         predict_time = time.perf_counter() - start
@@ -692,9 +693,11 @@ def run_grid(
             save_model=save_models,
             n_resamples=n_resamples,
         )
-    except BaseException:
+    except BaseException as exc:
         if created:
             shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(exc, _CtrlC):
+            raise KeyboardInterrupt from None  # nothing finished: the CLI says so and exits 130
         raise
     return writer.finish("complete", report=report)
 

@@ -82,6 +82,9 @@ def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path, check_run_folde
 class _SwallowsCtrlC(ClassifierMixin, BaseEstimator):
     """Like skorch: Ctrl-C ends training early and ``fit`` returns normally."""
 
+    def __init__(self, k=1):
+        self.k = k
+
     def fit(self, X, y):
         try:
             signal.raise_signal(signal.SIGINT)
@@ -102,6 +105,17 @@ def test_ctrl_c_swallowed_by_the_model_still_stops(small_synthetic, tmp_path, ch
     results = check_run_folder(out, small_synthetic)
     assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_ctrl_c_during_grid_search_stops_it(small_synthetic, tmp_path, monkeypatch):
+    import hwr_eval.compare as compare
+
+    monkeypatch.setattr(compare, "build_models", lambda names, **kw: {names[0]: _SwallowsCtrlC()})
+    out = tmp_path / "grid"
+    with pytest.raises(KeyboardInterrupt):
+        run_grid("net", {"k": [1, 2, 3]}, small_synthetic, out, cv=2)
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_bad_inputs_fail_before_any_file(small_synthetic, tmp_path):
