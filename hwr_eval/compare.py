@@ -223,13 +223,25 @@ def _json_value(value: Any) -> Any:
 
 
 def model_params(model: BaseEstimator) -> dict[str, Any]:
-    """The model's settable parameters for the record: nested estimators left out, ``clf__`` dropped."""
+    """The model's parameters for the record, readable and stable from run to run.
+
+    ``get_params(deep=True)`` without nested estimators, callbacks, private names or object reprs
+    (they carry memory addresses); classes are recorded by their dotted name; ``clf__`` is dropped.
+    """
     out = {}
     for key, value in model.get_params(deep=True).items():
-        if isinstance(value, BaseEstimator) or key in ("steps", "memory", "verbose", "transform_input"):
+        parts = key.split("__")
+        if key in ("steps", "memory", "verbose", "transform_input") or "callbacks" in parts:
             continue
-        if isinstance(value, list) and value and isinstance(value[0], tuple):
-            continue  # nested step lists
+        if any(part.startswith("_") for part in parts):
+            continue
+        if isinstance(value, type):
+            value = f"{value.__module__}.{value.__qualname__}"
+        elif isinstance(value, (list, tuple)):
+            if not all(v is None or isinstance(v, (bool, int, float, str, np.generic)) for v in value):
+                continue  # step lists and the like
+        elif not (value is None or isinstance(value, (bool, int, float, str, np.generic))):
+            continue  # estimators, functions, arbitrary objects
         out[key.removeprefix("clf__")] = _json_value(value)
     return out
 
@@ -703,11 +715,20 @@ def run_grid(
 
 
 def cv_results_table(run_dir: str | os.PathLike) -> pd.DataFrame:
-    """The ranked grid-search table of a run folder: one row per candidate, best first."""
+    """The ranked grid-search table of a run folder: one row per candidate, best first.
+
+    Parameter columns get their shortest unambiguous names (``clf__module__pool`` -> ``pool``).
+    """
     frame = pd.read_csv(Path(run_dir) / "cv_results.csv")
-    param_cols = [c for c in frame.columns if c.startswith("param_")]
-    cols = ["rank_test_score", *param_cols, "mean_test_score", "std_test_score", "mean_fit_time"]
-    return frame[cols].rename(columns={c: c.removeprefix("param_") for c in param_cols})
+    params = [c.removeprefix("param_") for c in frame.columns if c.startswith("param_")]
+    short = {p: p.rsplit("__", 1)[-1] for p in params}
+    if len(set(short.values())) < len(short):
+        short = {p: p.removeprefix("clf__") for p in params}
+    table = frame[["rank_test_score", *(f"param_{p}" for p in params), "mean_test_score", "std_test_score",
+                   "mean_fit_time"]]
+    names = {"rank_test_score": "rank", "mean_test_score": "mean score", "std_test_score": "std",
+             "mean_fit_time": "fit s", **{f"param_{p}": short[p] for p in params}}
+    return table.rename(columns=names)
 
 
 # --------------------------------------------------------------------------------------------------- cv
