@@ -309,6 +309,16 @@ def prepare_run_dir(out_dir: str | os.PathLike | None, kind: str) -> tuple[Path,
     return path, created
 
 
+def _cpu_name() -> str:
+    try:  # Linux names the CPU model here; platform.processor() often says only "x86_64"
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
+
+
 def environment(device: str | None = None) -> dict:
     """Python, platform, device and package versions, for the record."""
     packages = {"hwr-eval": __version__}
@@ -317,7 +327,7 @@ def environment(device: str | None = None) -> dict:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    device_name = platform.processor() or platform.machine() or "cpu"
+    device_name = _cpu_name()
     try:
         import torch
 

@@ -66,6 +66,16 @@ def test_compare_on_synthetic_data(synthetic_env, tmp_path, check_run_folder):
         assert f"{rec['metrics']['accuracy']:.4f}" in result.stdout
 
 
+def test_compare_default_run_folder_under_reports(synthetic_env, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):  # two runs in the same second still get separate folders
+        result = invoke("compare", "--models", "knn", *SMALL, "--no-report")
+        assert result.exit_code == 0, result.output
+    runs = sorted((tmp_path / "reports").iterdir())
+    assert len(runs) == 2 and all(r.name.startswith("compare-") for r in runs)
+    assert all((r / "results.json").exists() for r in runs)
+
+
 def test_compare_on_real_digits(real_data_dir, tmp_path, monkeypatch, check_run_folder):
     monkeypatch.setenv("HWR_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
