@@ -19,6 +19,8 @@ _LAZY = {
     "run_grid": "compare",
     "run_cv": "compare",
     "evaluate": "evaluation",
+    "make_model": "registry",
+    "list_models": "registry",
 }
 
 __all__ = ["DataError", "HwrError", "__version__", *_LAZY]

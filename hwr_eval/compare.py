@@ -18,8 +18,8 @@ import re
 import shutil
 import signal
 import sys
-import threading
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import metadata
@@ -539,7 +539,7 @@ def run_compare(
     CompareInterrupted
         On Ctrl-C, after writing the finished models' results with status ``"incomplete"``.
     """
-    names = list(models) if isinstance(models, Mapping) else list(models)
+    names = list(models)
     estimators = build_models(
         models, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed, verbose=verbose
     )
