@@ -1,0 +1,230 @@
+"""Training and prediction speed of hwr-eval's CNN against plain skorch and a hand-written PyTorch loop.
+
+All three train the same module (``hwr_eval.models.CNN``, default widths) on the same reference
+training split, for the same number of epochs, with Adam (lr 1e-3), batch size 512, cross-entropy and
+a stratified 20% validation pass every epoch. They run one after the other in one process, so the
+ratios compare like with like on this (shared, noisy) machine; each is repeated and the fastest run
+kept. Also measured: cold vs cached load of the reference set, kNN prediction throughput, and the wall
+time of ``hwr-eval compare --models knn,logreg,cnn`` on the full reference protocol.
+
+    python bench/speed.py --data ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from sklearn.model_selection import StratifiedShuffleSplit
+
+import hwr_eval
+from hwr_eval import PixelScaler, make_model
+from hwr_eval.compare import environment
+from hwr_eval.io import atomic_write_text
+from hwr_eval.models import CNN
+
+HERE = Path(__file__).resolve().parent
+BATCH, LR = 512, 1e-3
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="data folder (default: $HWR_DATA)")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per training run")
+    parser.add_argument("--repeats", type=int, default=2, help="runs per contender; the fastest counts")
+    parser.add_argument("--per-class", type=int, default=2000)
+    parser.add_argument("--skip-compare", action="store_true", help="skip the end-to-end compare timing")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    return parser.parse_args(argv)
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def load_times(data, per_class: int) -> dict:
+    """Cold (empty cache: parse, normalise, hash) vs cached load of the reference set."""
+    previous = os.environ.get("HWR_CACHE")
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["HWR_CACHE"] = cache
+        try:
+            cold, _ = timed(lambda: hwr_eval.load_dataset(data, per_class=per_class))
+            cached = min(timed(lambda: hwr_eval.load_dataset(data, per_class=per_class))[0] for _ in range(3))
+        finally:
+            if previous is None:
+                os.environ.pop("HWR_CACHE", None)
+            else:
+                os.environ["HWR_CACHE"] = previous
+    return {"cold_load_s": round(cold, 3), "cached_load_s": round(cached, 3)}
+
+
+def hwr_cnn(ds, epochs: int) -> dict:
+    model = make_model("cnn", max_epochs=epochs, patience=None, random_state=0, device="cpu")
+    fit_s, _ = timed(lambda: model.fit(ds.X_train, ds.y_train))
+    predict_s, pred = timed(lambda: model.predict(ds.X_test))
+    return {"fit_s": fit_s, "predict_s": predict_s, "accuracy": float(np.mean(pred == ds.y_test))}
+
+
+def plain_skorch(ds, epochs: int, Xs_train, y_train, Xs_test, y_test) -> dict:
+    """skorch's NeuralNetClassifier with its defaults, but for the loss (CrossEntropyLoss on logits) and
+    the optimiser, learning rate and batch size that make it the same training as the others."""
+    torch.manual_seed(0)
+    net = NeuralNetClassifier(
+        CNN, module__n_classes=len(ds.classes), module__n_features=784, criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam, lr=LR, batch_size=BATCH, max_epochs=epochs, device="cpu", verbose=0,
+    )
+    fit_s, _ = timed(lambda: net.fit(Xs_train, y_train))
+    predict_s, pred = timed(lambda: net.predict(Xs_test))
+    return {"fit_s": fit_s, "predict_s": predict_s, "accuracy": float(np.mean(pred == y_test))}
+
+
+def hand_loop(ds, epochs: int, Xs_train, y_train, Xs_test, y_test) -> dict:
+    """The loop a PyTorch user writes: tensors sliced by a shuffled index, NCHW, fp32."""
+    torch.manual_seed(0)
+    train_idx, valid_idx = next(StratifiedShuffleSplit(1, test_size=0.2, random_state=0).split(Xs_train, y_train))
+    X = torch.from_numpy(Xs_train)
+    y = torch.from_numpy(y_train)
+    Xt, yt, Xv, yv = X[train_idx], y[train_idx], X[valid_idx], y[valid_idx]
+    model = CNN(n_classes=len(ds.classes), n_features=784)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def fit():
+        for _ in range(epochs):
+            model.train()
+            order = torch.randperm(len(Xt))
+            for start in range(0, len(Xt), BATCH):
+                idx = order[start:start + BATCH]
+                loss = loss_fn(model(Xt[idx]), yt[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                sum(loss_fn(model(Xv[s:s + BATCH]), yv[s:s + BATCH]).item() for s in range(0, len(Xv), BATCH))
+
+    def predict():
+        model.eval()
+        with torch.no_grad():
+            Xtest = torch.from_numpy(Xs_test)
+            return torch.cat([model(Xtest[s:s + BATCH]).argmax(1) for s in range(0, len(Xtest), BATCH)]).numpy()
+
+    fit_s, _ = timed(fit)
+    predict_s, pred = timed(predict)
+    return {"fit_s": fit_s, "predict_s": predict_s, "accuracy": float(np.mean(pred == y_test))}
+
+
+def knn_throughput(ds) -> dict:
+    model = make_model("knn").fit(ds.X_train, ds.y_train)
+    predict_s, pred = timed(lambda: model.predict(ds.X_test))
+    return {"predict_images_per_s": round(len(ds.X_test) / predict_s), "accuracy": float(np.mean(pred == ds.y_test))}
+
+
+def compare_wall_time(data) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "hwr_eval", "compare", "--models", "knn,logreg,cnn", "--out", f"{out}/run"]
+        if data is not None:
+            cmd += ["--data", str(data)]
+        wall, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True))
+        if proc.returncode != 0:
+            raise SystemExit(f"compare failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
+        results = json.loads(Path(out, "run", "results.json").read_text())
+    return {"command": "hwr-eval compare --models knn,logreg,cnn", "wall_s": round(wall, 1),
+            "accuracy": {m: round(r["metrics"]["accuracy"], 4) for m, r in results["models"].items()}}
+
+
+def markdown(p: dict) -> str:
+    t, n = p["training"], p["n_train_rows"]
+    lines = [
+        f"CNN, {p['epochs']} epochs on {n} training images (80% trained, 20% validated each epoch), batch {BATCH}:",
+        "",
+        "| contender | train images/s | predict images/s | test accuracy | train speed vs hwr-eval |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("hwr-eval cnn", "plain skorch", "hand-written loop"):
+        r = t[name]
+        lines.append(f"| {name} | {r['train_images_per_s']:,} | {r['predict_images_per_s']:,} | "
+                     f"{r['accuracy']:.2%} | {t['hwr-eval cnn']['train_images_per_s'] / r['train_images_per_s']:.2f}x |")
+    lines += [
+        "",
+        f"- hwr-eval vs plain skorch: **{p['ratios']['vs_plain_skorch']:.2f}x** training throughput "
+        f"(target >= 1.8x); vs the hand-written loop: **{p['ratios']['vs_hand_loop']:.2f}x** (target >= 0.95x).",
+        f"- Reference set load: cold {p['load']['cold_load_s']} s, cached {p['load']['cached_load_s']} s (target <= 0.5 s).",
+        f"- kNN (k=3, brute force) prediction: {p['knn']['predict_images_per_s']:,} images/s.",
+    ]
+    if p.get("compare"):
+        c = p["compare"]
+        lines.append(f"- `{c['command']}` on the full reference protocol: {c['wall_s']} s wall (target <= 180 s); "
+                     + ", ".join(f"{m} {a:.2%}" for m, a in c["accuracy"].items()) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    load = load_times(args.data, args.per_class)
+    ds = hwr_eval.load_dataset(args.data, per_class=args.per_class)
+    print(f"data: {ds.describe()}; {load}", flush=True)
+    classes = np.array(ds.classes)
+    scaler = PixelScaler().fit(ds.X_train)
+    Xs_train, Xs_test = scaler.transform(ds.X_train), scaler.transform(ds.X_test)
+    y_train = np.searchsorted(classes, ds.y_train).astype(np.int64)
+    y_test = np.searchsorted(classes, ds.y_test).astype(np.int64)
+    contenders = {
+        "hwr-eval cnn": lambda: hwr_cnn(ds, args.epochs),
+        "plain skorch": lambda: plain_skorch(ds, args.epochs, Xs_train, y_train, Xs_test, y_test),
+        "hand-written loop": lambda: hand_loop(ds, args.epochs, Xs_train, y_train, Xs_test, y_test),
+    }
+    best: dict[str, dict] = {}
+    for repeat in range(args.repeats):  # interleaved, so drifting load on the machine hits all alike
+        for name, run in contenders.items():
+            result = run()
+            print(f"[{repeat + 1}/{args.repeats}] {name}: fit {result['fit_s']:.1f} s, "
+                  f"predict {result['predict_s']:.2f} s, accuracy {result['accuracy']:.4f}", flush=True)
+            if name not in best or result["fit_s"] < best[name]["fit_s"]:
+                best[name] = result
+    n_fit_rows = len(ds.X_train)
+    training = {
+        name: {
+            "fit_s": round(r["fit_s"], 2),
+            "train_images_per_s": round(args.epochs * n_fit_rows / r["fit_s"]),
+            "predict_images_per_s": round(len(ds.X_test) / r["predict_s"]),
+            "accuracy": round(r["accuracy"], 4),
+        }
+        for name, r in best.items()
+    }
+    hwr = training["hwr-eval cnn"]["train_images_per_s"]
+    payload = {
+        "benchmark": "speed",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": environment(),
+        "torch_threads": torch.get_num_threads(),
+        "epochs": args.epochs,
+        "n_train_rows": n_fit_rows,
+        "training": training,
+        "ratios": {
+            "vs_plain_skorch": round(hwr / training["plain skorch"]["train_images_per_s"], 2),
+            "vs_hand_loop": round(hwr / training["hand-written loop"]["train_images_per_s"], 2),
+        },
+        "load": load,
+        "knn": knn_throughput(ds),
+        "compare": None if args.skip_compare else compare_wall_time(args.data),
+    }
+    atomic_write_text(args.out / "speed.json", json.dumps(payload, indent=2) + "\n")
+    atomic_write_text(args.out / "speed.md", markdown(payload))
+    print(markdown(payload))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
