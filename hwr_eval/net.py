@@ -268,7 +268,8 @@ class HwrNet(NeuralNetClassifier):
         kwargs = {"n_classes": n_classes, "n_features": n_features, **self.get_params_for("module")}
         if isinstance(self.module, type):
             try:
-                self.module(**kwargs)
+                with torch.random.fork_rng(devices=[]), torch.device("meta"):  # no weights, no RNG draws
+                    self.module(**kwargs)
             except TypeError as exc:
                 raise HwrError(f"bad parameters for {self.module.__name__}: {exc}") from exc
         return self
