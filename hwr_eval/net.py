@@ -274,6 +274,11 @@ class HwrNet(NeuralNetClassifier):
                 raise HwrError(f"bad parameters for {self.module.__name__}: {exc}") from exc
         return self
 
+    def _get_param_names(self):
+        # skorch treats every attribute without a trailing underscore as a parameter; private
+        # bookkeeping (leading underscore) is not one.
+        return [k for k in super()._get_param_names() if not k.startswith("_")]
+
     @property
     def _default_callbacks(self):
         callbacks = [
@@ -311,7 +316,15 @@ class HwrNet(NeuralNetClassifier):
         X, y = validate_data(self, X, y, dtype=np.float32, reset=True)
         check_classification_targets(y)
         self.check_params(n_features=X.shape[1])
-        classes, y_enc = np.unique(y, return_inverse=True)
+        warm = self.warm_start and self.initialized_
+        if warm:
+            classes = self.classes_inferred_
+            unknown = np.setdiff1d(y, classes)
+            if len(unknown):
+                raise HwrError(f"warm start with labels the net was not trained on: {unknown[:5].tolist()!r}")
+            y_enc = np.searchsorted(classes, y)
+        else:
+            classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise HwrError(f"need at least two classes to train a classifier, got only {classes.tolist()!r}")
         self.classes_inferred_ = classes
@@ -330,10 +343,11 @@ class HwrNet(NeuralNetClassifier):
         self._explicit_valid = valid
         try:
             with self._seeded():
-                self.initialize()
+                if not warm:
+                    self.initialize()
                 self.partial_fit(X, y_enc.astype(np.int64), **fit_params)
         finally:
-            self._explicit_valid = None
+            self.__dict__.pop("_explicit_valid", None)
         return self
 
     @contextlib.contextmanager
@@ -447,19 +461,23 @@ class HwrNet(NeuralNetClassifier):
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_explicit_valid", None)
-        state["_device_resolved"] = False
+        state.pop("_device_resolved", None)
         torch_state = {}
         for name in self._modules + self._criteria + self._optimizers:
             obj = state.pop(name + "_", None)
             if obj is not None:
-                torch_state[name] = _to_cpu(obj.state_dict())
+                torch_state[name] = _encode(obj.state_dict())
         if "callbacks_" in state:
-            state["callbacks_"] = [(n, _callback_to_cpu(cb)) for n, cb in state["callbacks_"]]
+            state["callbacks_"] = [(n, _callback_state(cb)) for n, cb in state["callbacks_"]]
         state["_torch_state"] = torch_state
         return state
 
     def __setstate__(self, state):
-        torch_state = state.pop("_torch_state", {})
+        torch_state = _decode(state.pop("_torch_state", {}))
+        for _, cb in state.get("callbacks_", []):
+            for key, value in list(vars(cb).items()) if cb is not None else []:
+                if isinstance(value, _DecodeOnLoad):
+                    setattr(cb, key, _decode(value.encoded))
         self.__dict__.update(state)
         if not torch_state:
             return
@@ -487,24 +505,67 @@ class HwrNet(NeuralNetClassifier):
             self.__dict__["device"] = state["device"]
 
 
-def _to_cpu(obj):
-    """Deep copy of a (nested) state dict with every tensor on the CPU."""
+_TENSOR_TAG = "__hwr_tensor__"
+
+
+def _encode(obj):
+    """Copy of a (nested) state with every tensor as a NumPy array on the CPU.
+
+    Pickled torch tensors are restored through ``torch.load(weights_only=False)``; NumPy arrays are not,
+    and they also drop the CUDA device, so a model trained on a GPU unpickles on a CPU-only machine.
+    """
     if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu().clone()
+        tensor = obj.detach().cpu()
+        if tensor.dtype == torch.bfloat16:  # no NumPy bf16: keep the bits
+            return (_TENSOR_TAG, tensor.view(torch.int16).numpy().copy(), "bfloat16")
+        return (_TENSOR_TAG, tensor.numpy().copy(), "")
     if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
+        return {k: _encode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_encode(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_encode(v) for v in obj)
     return obj
 
 
-def _callback_to_cpu(cb):
+def _decode(obj):
+    if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == _TENSOR_TAG:
+        tensor = torch.from_numpy(obj[1])
+        return tensor.view(torch.bfloat16) if obj[2] == "bfloat16" else tensor
+    if isinstance(obj, dict):
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_decode(v) for v in obj)
+    return obj
+
+
+def _has_tensor(obj) -> bool:
+    if isinstance(obj, torch.Tensor):
+        return True
+    if isinstance(obj, dict):
+        return any(_has_tensor(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_has_tensor(v) for v in obj)
+    return False
+
+
+def _callback_state(cb):
+    """A shallow copy of a callback with tensors (e.g. cached predictions) encoded as arrays."""
     if cb is None:
         return cb
-    tensors = {k: v for k, v in vars(cb).items() if isinstance(v, (torch.Tensor, dict))}
+    tensors = {k: v for k, v in vars(cb).items() if _has_tensor(v)}
     if not tensors:
         return cb
     cb = copy.copy(cb)
     for k, v in tensors.items():
-        setattr(cb, k, _to_cpu(v))
+        setattr(cb, k, _DecodeOnLoad(_encode(v)))
     return cb
+
+
+class _DecodeOnLoad:
+    """Placeholder that turns back into tensors when the net is unpickled."""
+
+    def __init__(self, encoded):
+        self.encoded = encoded
