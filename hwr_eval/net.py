@@ -326,7 +326,7 @@ class HwrNet(NeuralNetClassifier):
         else:
             classes, y_enc = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            raise HwrError(f"need at least two classes to train a classifier, got only {classes.tolist()!r}")
+            raise HwrError(f"need at least two classes to train a classifier; got 1 class: {classes.tolist()!r}")
         self.classes_inferred_ = classes
         valid = None
         if X_val is not None or y_val is not None:
