@@ -47,7 +47,9 @@ VALID_FRACTION = 0.2
 #   cnn    NCHW fp32 55 ms, channels-last fp32 56 ms, channels-last bf16 29 ms (1.9x)
 #   lenet5 NCHW fp32 30 ms, channels-last bf16 24 ms;  mlp fp32 5.1 ms, bf16 3.9 ms
 # and the default CNN reached the same MNIST test accuracy in bf16 as in fp32 (92.5/94.5% vs 92.7/94.5%,
-# two seeds, 16k rows, 5 epochs). So "auto" uses bf16 for convolutional nets on CPUs with native bf16
+# two seeds, 16k rows, 5 epochs). End to end, one epoch of the default CNN on 45k rows (36k train + 9k
+# validation, 36 classes): plain skorch NeuralNetClassifier 5.4 s, HwrNet fp32 4.6 s, HwrNet auto (bf16,
+# channels-last) 2.4 s, i.e. 2.2x plain skorch. So "auto" uses bf16 for convolutional nets on CPUs with native bf16
 # and keeps fp32 elsewhere (fully connected nets gain little, and without native bf16 it is emulated).
 # On CUDA, bf16 autocast is the standard speed-up on GPUs that support it.
 
