@@ -15,6 +15,8 @@ _LAZY = {
     "load_dataset": "dataset",
     "PixelScaler": "preprocessing",
     "build_report": "report",
+    "list_models": "registry",
+    "make_model": "registry",
 }
 
 __all__ = ["DataError", "HwrError", "__version__", *_LAZY]
