@@ -15,12 +15,12 @@ _LAZY = {
     "load_dataset": "dataset",
     "PixelScaler": "preprocessing",
     "build_report": "report",
+    "list_models": "registry",
+    "make_model": "registry",
     "run_compare": "compare",
     "run_grid": "compare",
     "run_cv": "compare",
     "evaluate": "evaluation",
-    "make_model": "registry",
-    "list_models": "registry",
 }
 
 __all__ = ["DataError", "HwrError", "__version__", *_LAZY]

@@ -31,13 +31,18 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         """Check the input and the mode; nothing is learned from the data."""
         if self.mode not in SCALING_MODES:
             raise ValueError(f"unknown pixel scaling mode {self.mode!r}; choose one of {', '.join(SCALING_MODES)}")
-        validate_data(self, X, dtype=None, reset=True)
+        validate_data(self, X, dtype="numeric", reset=True)
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # always float32: what the networks take
+        return tags
 
     def transform(self, X) -> np.ndarray:
         """Return ``X`` scaled to the chosen range as float32."""
         check_is_fitted(self, "n_features_in_")
-        X = validate_data(self, X, dtype=None, reset=False).astype(np.float32, copy=False)
+        X = validate_data(self, X, dtype="numeric", reset=False).astype(np.float32, copy=False)
         if self.mode == "negative":
             return X / np.float32(127.5) - np.float32(1.0)
         if self.mode == "positive":

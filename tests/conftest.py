@@ -345,3 +345,43 @@ def data_files():
     """Writers of tiny files in the real formats: ``idx``, ``mnist``, ``csv``, ``femnist``, ``digit_images``."""
     return types.SimpleNamespace(idx=_write_idx, mnist=_write_mnist, csv=_write_csv, femnist=_write_femnist,
                                  digit_images=_digit_images)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Models (issue 3): small real subsets of MNIST and the FEMNIST letters.
+# ---------------------------------------------------------------------------------------------------------
+from hwr_eval.readers import read_idx  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def _per_class(X: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n] for c in np.unique(y)])
+    idx = rng.permutation(idx)
+    return X[idx], y[idx]
+
+
+@pytest.fixture(scope="session")
+def mnist_small(real_data_dir):
+    """Real MNIST: 200 train + 100 test images per digit, X (n, 784) uint8, y str digits."""
+    rng = np.random.default_rng(0)
+    out = {}
+    for split, n in (("train", 200), ("t10k", 100)):
+        X = read_idx(real_data_dir / f"{split}-images-idx3-ubyte.gz", ndim=3).reshape(-1, 784)
+        y = read_idx(real_data_dir / f"{split}-labels-idx1-ubyte.gz", ndim=1).astype(str)
+        out[split] = _per_class(X, y, n, rng)
+    (X_train, y_train), (X_test, y_test) = out["train"], out["t10k"]
+    return X_train, y_train, X_test, y_test
+
+
+@pytest.fixture(scope="session")
+def letters_o(real_data_dir):
+    """Real uppercase 'O' images from FEMNIST, inverted to white ink on black: X (n, 784) uint8, y 'O'."""
+    path = real_data_dir / "letters" / "femnist_leaf_letters.npz"
+    if not path.exists():
+        pytest.skip(f"letters file not found: {path}")
+    with np.load(path) as data:
+        chars = data["legend"][data["labels"]]
+        images = data["images"][chars == "O"]
+    X = (255 - images.reshape(len(images), -1)).astype(np.uint8)
+    return X, np.full(len(X), "O")
