@@ -9,7 +9,7 @@ TORCH_VERSION := 2.13.0
 HWR_DATA ?= $(wildcard ../shared/data)
 export HWR_DATA
 MODELS ?= knn,logreg,cnn
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n auto
 
 # Without an NVIDIA driver take the CPU build of torch (PyPI's default Linux wheel carries several GB of
 # CUDA libraries). A locally provided CPU wheel (pip's find-links) wins over the index: its +cpu tag sorts

@@ -35,13 +35,20 @@ def real_data_dir() -> Path:
 # ---------------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="session", autouse=True)
 def one_thread():
-    """One BLAS/OpenMP thread: on a busy 2-core machine spinning BLAS threads make small fits 20-50x slower."""
+    """One BLAS/OpenMP/torch thread per test process; pytest-xdist runs one process per core instead.
+
+    Spinning BLAS threads that fight over a busy 2-core machine made small fits 20-50x slower.
+    """
+    import torch
     from threadpoolctl import threadpool_limits
 
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
     with threadpool_limits(limits=1):
         yield
+    torch.set_num_threads(previous)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import ParameterGrid
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = REPO / "baselines"

@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from hwr_eval.cli import app, parse_grid, parse_sets, parse_value
 from hwr_eval.errors import HwrError
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 runner = CliRunner()
 SMALL = ["--per-class", "30", "--max-epochs", "1"]

@@ -15,7 +15,6 @@ from hwr_eval.compare import CompareInterrupted, run_compare, run_cv, run_grid
 from hwr_eval.errors import HwrError
 from hwr_eval.registry import make_model
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_compare_writes_the_run_folder(small_synthetic, tmp_path, check_run_folder):
