@@ -357,6 +357,7 @@ def data_files():
 # ---------------------------------------------------------------------------------------------------------
 # Models (issue 3): small real subsets of MNIST and the FEMNIST letters.
 # ---------------------------------------------------------------------------------------------------------
+from hwr_eval.normalize import normalize_images  # noqa: E402
 from hwr_eval.readers import read_idx  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -383,12 +384,13 @@ def mnist_small(real_data_dir):
 
 @pytest.fixture(scope="session")
 def letters_o(real_data_dir):
-    """Real uppercase 'O' images from FEMNIST, inverted to white ink on black: X (n, 784) uint8, y 'O'."""
+    """Real uppercase 'O' images from FEMNIST, NIST-normalised like MNIST (so they really look like 0s):
+    X (n, 784) uint8, white ink on black; y 'O'."""
     path = real_data_dir / "letters" / "femnist_leaf_letters.npz"
     if not path.exists():
         pytest.skip(f"letters file not found: {path}")
     with np.load(path) as data:
         chars = data["legend"][data["labels"]]
         images = data["images"][chars == "O"]
-    X = (255 - images.reshape(len(images), -1)).astype(np.uint8)
+    X = normalize_images(images, ink="dark").reshape(len(images), -1)
     return X, np.full(len(X), "O")
