@@ -28,7 +28,7 @@ from .normalize import normalize_images
 from .readers import ImageSet
 
 # Bump when readers, normalisation or the protocol change: old cache entries are then ignored.
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 CLASS_SETS = {
     "36": string.digits + string.ascii_uppercase,
     "digits": string.digits,
@@ -419,8 +419,11 @@ def load_dataset(
             sources_info.append({"name": "synthetic", "path": None, "sha256": None, "n_samples": used})
 
     all_classes = sorted({c for _, _, taken in pools for c in taken}, key=CLASS_SETS["62"].index)
-    X = [np.ascontiguousarray(np.concatenate(p).astype(np.uint8)) for p in parts]
-    y = [np.concatenate(lab).astype("<U1") for lab in labels]
+    # Rows in a seeded random order: grouped by class they would cripple any learner that does not
+    # shuffle (skorch's default DataLoader, partial_fit, an unshuffled KFold).
+    orders = [rng.permutation(sum(len(lab) for lab in split_labels)) for split_labels in labels]
+    X = [np.ascontiguousarray(np.concatenate(p).astype(np.uint8)[o]) for p, o in zip(parts, orders)]
+    y = [np.concatenate(lab).astype("<U1")[o] for lab, o in zip(labels, orders)]
     provenance = {
         "synthetic": plan is None,
         "data_dir": None if directory is None else str(directory.resolve()),

@@ -95,6 +95,13 @@ def test_deterministic_without_cache_and_seed_matters(real_data_dir):
     assert a.counts().sum(axis=1).tolist() == [50] * 10
 
 
+def test_rows_are_shuffled_not_grouped_by_class(real_data_dir):
+    ds = load_dataset(real_data_dir, classes="36", per_class=100, seed=0)
+    for y in (ds.y_train, ds.y_val, ds.y_test):
+        # Grouped by class, the first 30 rows would hold one or two classes.
+        assert len(set(y[:30])) >= 10
+
+
 def test_letters_and_62_classes(real_data_dir):
     letters = load_dataset(real_data_dir, classes="letters", per_class=30)
     assert letters.classes == list("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
