@@ -479,6 +479,23 @@ ModelStart = Callable[[str, int, int], None]
 ModelEnd = Callable[[str, dict], None]
 
 
+def run_settings(models: list[str], dataset: Dataset, max_epochs: int | None, device: str | None, seed: int,
+                 overrides: Mapping[str, Mapping[str, Any]] | None, save_models: bool) -> dict:
+    """The ``settings`` record of ``results.json``."""
+    return {
+        "models": models,
+        "classes": class_set_name(dataset.classes),
+        "per_class": dataset.provenance.get("per_class"),
+        "split": dataset.provenance.get("split"),
+        "data_seed": dataset.provenance.get("seed"),
+        "max_epochs": max_epochs,
+        "device": device,
+        "seed": seed,
+        "overrides": {k: dict(v) for k, v in (overrides or {}).items()},
+        "save_models": save_models,
+    }
+
+
 def run_compare(
     models: Sequence[str] | Mapping[str, BaseEstimator],
     dataset: Dataset,
@@ -543,18 +560,7 @@ def run_compare(
     estimators = build_models(
         models, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed, verbose=verbose
     )
-    settings = {
-        "models": list(estimators),
-        "classes": class_set_name(dataset.classes),
-        "per_class": dataset.provenance.get("per_class"),
-        "split": dataset.provenance.get("split"),
-        "data_seed": dataset.provenance.get("seed"),
-        "max_epochs": max_epochs,
-        "device": device,
-        "seed": seed,
-        "overrides": {k: dict(v) for k, v in (overrides or {}).items()},
-        "save_models": save_models,
-    }
+    settings = run_settings(list(estimators), dataset, max_epochs, device, seed, overrides, save_models)
     if command is None:
         command = default_command("compare", models=names, max_epochs=max_epochs, device=device, seed=seed)
     check_dataset(dataset)
@@ -657,18 +663,7 @@ def run_grid(
     if cv < 2:
         raise HwrError(f"cv={cv}: needs at least 2 folds")
     check_dataset(dataset, min_train=cv)
-    settings = {
-        "models": [model],
-        "classes": class_set_name(dataset.classes),
-        "per_class": dataset.provenance.get("per_class"),
-        "split": dataset.provenance.get("split"),
-        "data_seed": dataset.provenance.get("seed"),
-        "max_epochs": max_epochs,
-        "device": device,
-        "seed": seed,
-        "overrides": {model: dict(overrides or {})},
-        "save_models": save_models,
-    }
+    settings = run_settings([model], dataset, max_epochs, device, seed, {model: overrides or {}}, save_models)
     if command is None:
         command = default_command("grid", model=model, param_grid=dict(param_grid), cv=cv)
     run_dir, created = prepare_run_dir(out_dir, "grid")

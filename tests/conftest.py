@@ -31,7 +31,7 @@ def real_data_dir() -> Path:
 
 
 # ---------------------------------------------------------------------------------------------------
-# compare / grid / cv fixtures (issue 4)
+# compare / grid / cv fixtures
 # ---------------------------------------------------------------------------------------------------
 
 
@@ -355,7 +355,7 @@ def data_files():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Models (issue 3): small real subsets of MNIST and the FEMNIST letters.
+# Models: small real subsets of MNIST and the FEMNIST letters.
 # ---------------------------------------------------------------------------------------------------------
 from hwr_eval.normalize import normalize_images  # noqa: E402
 from hwr_eval.readers import read_idx  # noqa: E402
