@@ -1,0 +1,49 @@
+"""The benchmark scripts run end to end on a tiny setting and write what the README summarises."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.fixture(scope="module")
+def bench_modules():
+    sys.path.insert(0, str(BENCH))
+    import accuracy
+    import speed
+
+    yield accuracy, speed
+    sys.path.remove(str(BENCH))
+
+
+def test_accuracy_bench_writes_rows_for_each_setting(bench_modules, real_data_dir, tmp_path):
+    accuracy, _ = bench_modules
+    accuracy.main(["--data", str(real_data_dir), "--rows", "reference,mnist,usps", "--models", "knn,linear",
+                   "--digit-models", "knn", "--per-class", "20", "--max-epochs", "1", "--out", str(tmp_path)])
+    payload = json.loads((tmp_path / "accuracy.json").read_text())
+    settings = [(r["setting"], r["model"]) for r in payload["rows"]]
+    assert settings == [(accuracy.LABELS["reference"], "knn"), (accuracy.LABELS["reference"], "linear"),
+                        (accuracy.LABELS["mnist"], "knn"), ("usps (trained on MNIST)", "knn")]
+    assert all(0 <= r["accuracy"] <= 1 for r in payload["rows"])
+    assert payload["rows"][-1]["n_test"] == 9298  # every USPS digit
+    assert set(payload["letters_per_class"]) == set("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    table = (tmp_path / "accuracy.md").read_text()
+    assert table.count("\n| ") == len(settings)  # one line per row below the header
+    study_column = [line.split("|")[4].strip() for line in table.splitlines()[2:2 + len(settings)]]
+    assert study_column == ["", "77%", "", ""]  # the study's number only beside its own reference model
+
+
+def test_speed_bench_reports_all_three_contenders(bench_modules, real_data_dir, tmp_path):
+    _, speed = bench_modules
+    speed.main(["--data", str(real_data_dir), "--epochs", "1", "--repeats", "1", "--per-class", "20",
+                "--skip-compare", "--out", str(tmp_path)])
+    payload = json.loads((tmp_path / "speed.json").read_text())
+    assert set(payload["training"]) == {"hwr-eval cnn", "plain skorch", "hand-written loop"}
+    hwr = payload["training"]["hwr-eval cnn"]["train_images_per_s"]
+    skorch = payload["training"]["plain skorch"]["train_images_per_s"]
+    assert payload["ratios"]["vs_plain_skorch"] == pytest.approx(hwr / skorch, abs=0.01)
+    assert payload["load"]["cached_load_s"] < payload["load"]["cold_load_s"]
+    assert "hwr-eval vs plain skorch" in (tmp_path / "speed.md").read_text()
