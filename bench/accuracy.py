@@ -42,7 +42,7 @@ ROWS = {
 LABELS = {
     "reference": "reference (36 classes, random split)",
     "writer": "writer-disjoint (36 classes)",
-    "mnist": "digits only (MNIST 60k/10k)",
+    "mnist": "digits only (MNIST writers: 60k train+validation / 10k test)",
     "long": "reference, up to 150 epochs",
 }
 LONG_EPOCHS = 150
@@ -123,7 +123,7 @@ def markdown(rows: list[dict], letters: dict[str, int]) -> str:
         reference = r["setting"] == LABELS["reference"]
         study = f"{STUDY[r['model']]:.0%}" if reference and r["model"] in STUDY else ""
         target = f">= {TARGETS[r['model']]:.1%}" if reference and r["model"] in TARGETS else ""
-        if r["setting"].startswith("mnist") and r["model"] == "cnn":
+        if r["setting"] == LABELS["mnist"] and r["model"] == "cnn":
             target = ">= 99.3%"
         f1 = f"{r['f1_macro']:.3f}" if r["f1_macro"] is not None else ""
         fit = f"{r['fit_time_s']:.0f} s" if r["fit_time_s"] is not None else ""

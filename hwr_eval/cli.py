@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import re
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -34,7 +36,10 @@ F = TypeVar("F", bound=Callable)
 
 
 def user_errors(func: F) -> F:
-    """Turn user-facing errors into one line on stderr and exit status 2 (130 after Ctrl-C)."""
+    """Turn user-facing errors into one line on stderr and exit status 2 (130 after Ctrl-C).
+
+    ``OSError`` counts as user-facing too: an unwritable ``--out`` or a full disk is the user's to fix.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -42,6 +47,11 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except HwrError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}", markup=True, highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("interrupted", highlight=False)
@@ -53,6 +63,35 @@ def user_errors(func: F) -> F:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+def command_line(ctx: typer.Context) -> str:
+    """The command as the user gave it, e.g. ``hwr-eval compare --models knn,cnn --max-epochs 5``.
+
+    Rebuilt from the options given on the command line rather than taken from ``sys.argv``, which
+    names the interpreter under ``python -m hwr_eval`` and the test runner under ``CliRunner``.
+    """
+    names, parent = [], ctx
+    while parent.parent is not None:  # subcommand names; the root's name is the program's
+        names.insert(0, parent.info_name)
+        parent = parent.parent
+    words = ["hwr-eval", *names]
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if source is None or source.name not in ("COMMANDLINE", "ENVIRONMENT", "PROMPT"):
+            continue  # defaults are recorded in results.json's settings
+        value = ctx.params.get(param.name)
+        if param.param_type_name == "argument":
+            words.append(str(value))
+        elif getattr(param, "is_flag", False):
+            flag = param.opts[0] if value else next(iter(param.secondary_opts), None)
+            words += [flag] if flag else []
+        elif getattr(param, "multiple", False):
+            for item in value or ():
+                words += [param.opts[0], str(item)]
+        else:
+            words += [param.opts[0], str(value)]
+    return shlex.join(words)
 
 
 # ======================================================================================================
@@ -240,6 +279,23 @@ def _split_models(text: str) -> list[str]:
     return names
 
 
+def _check_scoring(scoring: str) -> None:
+    """Refuse an unknown scorer before any data is loaded, suggesting the closest names."""
+    from sklearn.metrics import get_scorer_names
+
+    names = get_scorer_names()
+    if scoring not in names:
+        close = difflib.get_close_matches(scoring, names, n=3)
+        hint = f"did you mean {', '.join(close)}?" if close else "see sklearn.metrics.get_scorer_names()"
+        raise HwrError(f"--scoring {scoring!r}: unknown scikit-learn scorer; {hint}")
+
+
+def _check_n_jobs(n_jobs: int | None) -> None:
+    # joblib rejects 0 only once the fits start, with a message that names neither option nor value.
+    if n_jobs == 0:
+        raise HwrError("--n-jobs 0: give a positive number of parallel jobs, or -1 for all cores")
+
+
 def _load_data(data: Path | None, classes: str, per_class: int | None, split: str, seed: int):
     """Load the data, say which data it is (loudly when synthetic) and how large the splits are."""
     dataset = load_data_for_cli(data, classes, per_class, split, seed)  # the data section, below
@@ -326,6 +382,7 @@ def _model_end(name: str, record: dict) -> None:
 @app.command()
 @user_errors
 def compare(
+    ctx: typer.Context,
     models: Annotated[str, typer.Option("--models", help="Comma-separated model names, e.g. knn,logreg,cnn.")] = "knn,logreg,cnn",
     data: DataOpt = None,
     classes: ClassesOpt = "36",
@@ -360,6 +417,7 @@ def compare(
             save_models=save_models,
             verbose=0 if quiet else 1,
             report=not no_report,
+            command=command_line(ctx),
             on_model_start=_model_start,
             on_model_end=_model_end,
         )
@@ -377,6 +435,7 @@ def compare(
 @app.command()
 @user_errors
 def grid(
+    ctx: typer.Context,
     model: Annotated[str, typer.Option("--model", help="Model name, e.g. cnn.")],
     param: Annotated[
         list[str], typer.Option("--param", help="Values to search: name=v1,v2 (repeatable), e.g. lr=0.001,0.01.")
@@ -400,6 +459,8 @@ def grid(
     """Grid-search one model's parameters on the training split; refit the best and score it on test."""
     from .compare import build_models, cv_results_table, run_grid
 
+    _check_scoring(scoring)
+    _check_n_jobs(n_jobs)
     param_grid = parse_grid(param)
     overrides = parse_sets(set_, default_model=model)
     extra = set(overrides) - {model}
@@ -429,6 +490,7 @@ def grid(
         save_models=save_models,
         verbose=0 if quiet else 2,
         report=not no_report,
+        command=command_line(ctx),
     )
     ranked = cv_results_table(run_dir)
     table = Table(title=f"GridSearchCV ({scoring}, {cv} folds), best first", title_justify="left")
@@ -461,6 +523,7 @@ def cross_validation(
     from .compare import CV_SCORING, build_models, run_cv
     from .io import atomic_path
 
+    _check_n_jobs(n_jobs)
     names = _split_models(models)
     overrides = parse_sets(set_)
     build_models(names, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)

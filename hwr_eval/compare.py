@@ -758,6 +758,11 @@ def run_cv(
 
     The test split stays untouched. Returns one row per model with ``<metric>_mean`` and
     ``<metric>_std`` for every scorer, plus fit and score times.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, even when a model's ``fit`` swallowed it: no mean over half-trained folds is returned.
     """
     estimators = build_models(models, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed, verbose=0)
     X = np.concatenate([dataset.X_train, dataset.X_val])
@@ -770,7 +775,17 @@ def run_cv(
     for i, (name, model) in enumerate(estimators.items()):
         if on_model_start is not None:
             on_model_start(name, i, len(estimators))
-        scores = cross_validate(model, X, y, cv=splitter, scoring=list(scoring), n_jobs=n_jobs, error_score="raise")
+        # skorch ends fit early on Ctrl-C and returns normally; the watch notices, so the scores of
+        # half-trained folds are never averaged and reported.
+        try:
+            with _SigintWatch() as ctrl_c:
+                scores = cross_validate(
+                    model, X, y, cv=splitter, scoring=list(scoring), n_jobs=n_jobs, error_score="raise"
+                )
+        except _CtrlC:
+            raise KeyboardInterrupt from None
+        if ctrl_c.fired:
+            raise KeyboardInterrupt
         row = {}
         for metric in [*scoring, "fit_time", "score_time"]:
             values = scores[f"test_{metric}" if metric in scoring else metric]

@@ -26,7 +26,6 @@ from . import plots
 from .errors import HwrError
 from .io import atomic_write_text
 
-SCHEMA_VERSION = 1
 #: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
 WEAK_F1_MARGIN = 0.10
 #: Most confident misclassifications shown per model.
@@ -48,7 +47,10 @@ PER_CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")
 
 @dataclass
 class RunFolder:
-    """A validated run folder: ``results.json`` and the arrays and tables the report needs."""
+    """A validated run folder: ``results.json`` and the arrays and tables the report needs.
+
+    ``probabilities`` has no entry for models without ``predict_proba`` (``files.probabilities: null``).
+    """
 
     path: Path
     results: dict
@@ -113,6 +115,9 @@ def load_run(run_dir: str | Path) -> RunFolder:
         raise _fail(results_path, f"not valid JSON ({exc})") from None
     if not isinstance(results, dict):
         raise _fail(results_path, "expected a JSON object at the top level")
+    # compare.py owns the schema; imported here so that importing this module stays free of torch.
+    from .compare import SCHEMA_VERSION
+
     version = results.get("schema_version")
     if version != SCHEMA_VERSION:
         raise _fail(results_path, f"unsupported schema_version {version!r}; this hwr-eval reads version {SCHEMA_VERSION}")
@@ -168,11 +173,14 @@ def load_run(run_dir: str | Path) -> RunFolder:
         if cm.shape != (n_classes, n_classes):
             raise _fail(results_path, f"{context}confusion_matrix has shape {cm.shape}, expected ({n_classes}, {n_classes})")
 
-        proba_path = _run_file(run_dir, _key(files, "probabilities", str, results_path, f"{context}files."), "probabilities")
-        proba = _load_npy(proba_path)
-        if proba.shape != (n_test, n_classes):
-            raise _fail(proba_path, f"shape {proba.shape}, expected ({n_test}, {n_classes})")
-        run.probabilities[name] = proba
+        # null for models without predict_proba (e.g. LinearSVC): the report then shows no confidences.
+        proba_rel = _key(files, "probabilities", (str, type(None)), results_path, f"{context}files.")
+        if proba_rel is not None:
+            proba_path = _run_file(run_dir, proba_rel, "probabilities")
+            proba = _load_npy(proba_path)
+            if proba.shape != (n_test, n_classes):
+                raise _fail(proba_path, f"shape {proba.shape}, expected ({n_test}, {n_classes})")
+            run.probabilities[name] = proba
 
         table_path = _run_file(run_dir, _key(files, "per_class", str, results_path, f"{context}files."), "per-class table")
         try:
@@ -431,15 +439,16 @@ def _grid_section(run: RunFolder) -> str:
     table = ""
     cv_path = run.path / "cv_results.csv"
     if cv_path.is_file():
+        from .compare import cv_results_table  # the same ranked table `hwr-eval grid` prints
+
         try:
-            cv = pd.read_csv(cv_path)
+            ranked = cv_results_table(run.path)
+        except KeyError as exc:
+            raise _fail(cv_path, f"missing column {exc}") from None
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             raise _fail(cv_path, f"not a readable CSV file ({exc})") from None
-        columns = [c for c in cv.columns if c.startswith("param_")] + [
-            c for c in ("mean_test_score", "std_test_score", "mean_fit_time", "rank_test_score") if c in cv]
-        if "rank_test_score" in cv:
-            cv = cv.sort_values("rank_test_score")
-        table = cv[columns].head(15).to_html(index=False, escape=True, float_format=lambda v: f"{v:.4f}", border=0)
+        ranked = ranked.sort_values("rank", kind="stable").head(15)
+        table = ranked.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4f}", border=0)
         table = f"<h3>Best candidates</h3>{table}"
     return f'<section id="grid"><h2>Grid search</h2>{_dl(items)}{table}</section>'
 
@@ -450,7 +459,7 @@ def _model_section(run: RunFolder, name: str, anchor: str) -> str:
     classes = run.classes
     y_true = run.y_test
     y_pred = run.predictions[name].to_numpy(dtype=str)
-    proba = run.probabilities[name]
+    proba = run.probabilities.get(name)  # None: the model gives no probabilities
     index = {c: i for i, c in enumerate(classes)}
     ci = m.get("accuracy_ci95") or [None, None]
     parts = [f'<section id="{anchor}" class="model"><h2>Model: {esc(name)}</h2>',
@@ -489,10 +498,14 @@ def _model_section(run: RunFolder, name: str, anchor: str) -> str:
     parts.append(f'<h3>Confusion matrix and per-class scores</h3><div class="cols cm-cols">{cm_fig}'
                  f'<div class="per-class">{note}{per_class}</div></div>')
 
-    # Most confused pairs, with the test images behind them (most confident mistakes first).
-    confidence = proba[np.arange(len(y_pred)), [index.get(p, 0) for p in y_pred]]
+    # Most confused pairs, with the test images behind them (most confident mistakes first when the
+    # model gives probabilities, else in test-set order).
     wrong = np.flatnonzero(y_true != y_pred)
-    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
+    confidence = None
+    if proba is not None:
+        confidence = proba[np.arange(len(y_pred)), [index.get(p, 0) for p in y_pred]]
+        wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
+    order = "most confident mistakes first" if confidence is not None else "in test-set order"
     pairs = entry.get("top_confusions") or []
     parts.append("<h3>Most confused pairs</h3>")
     if pairs:
@@ -513,7 +526,7 @@ def _model_section(run: RunFolder, name: str, anchor: str) -> str:
         figure = (figure_html(plots.plot_image_rows(examples, title=f"{name}: most confused pairs"),
                               alt=f"Example test images for the most confused class pairs of {name}.",
                               caption="Each row: true class → predicted class (number of test images), "
-                                      "most confident mistakes first.")
+                                      f"{order}.")
                   if examples else "")
         parts.append(f'<div class="cols">{pair_table}{figure}</div>')
     else:
@@ -522,13 +535,19 @@ def _model_section(run: RunFolder, name: str, anchor: str) -> str:
     parts.append("<h3>Misclassified test images</h3>")
     if wrong.size:
         shown = wrong[:MAX_MISCLASSIFIED]
-        captions = [f"{y_true[k]} → {y_pred[k]}\n{100 * confidence[k]:.0f}%" for k in shown]
+        if confidence is not None:
+            captions = [f"{y_true[k]} → {y_pred[k]}\n{100 * confidence[k]:.0f}%" for k in shown]
+            what, note = "true → predicted, confidence", (
+                "confidence is the predicted probability of the predicted class.")
+        else:
+            captions = [f"{y_true[k]} → {y_pred[k]}" for k in shown]
+            what, note = "true → predicted", "this model gives no probabilities, so no confidence is shown."
         parts.append(figure_html(
             plots.plot_image_gallery(run.X_test[shown], captions, n_cols=10,
-                                     title=f"{name}: misclassified test images (true → predicted, confidence)"),
-            alt=f"Gallery of misclassified test images of {name} with true label, prediction and confidence.",
-            caption=f"{len(shown)} of {wrong.size} misclassified test images, most confident mistakes first; "
-                    "confidence is the predicted probability of the predicted class."))
+                                     title=f"{name}: misclassified test images ({what})"),
+            alt=f"Gallery of misclassified test images of {name} with true label, prediction"
+                f"{' and confidence' if confidence is not None else ''}.",
+            caption=f"{len(shown)} of {wrong.size} misclassified test images, {order}; {note}"))
     else:
         parts.append("<p>None.</p>")
 

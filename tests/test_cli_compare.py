@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
+import signal
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 from typer.testing import CliRunner
 
 from hwr_eval.cli import app, parse_grid, parse_sets, parse_value
@@ -57,7 +60,11 @@ def test_compare_on_synthetic_data(synthetic_env, tmp_path, check_run_folder):
     assert "McNemar" in result.stdout and str(out) in result.stdout.replace("\n", "")
     results = check_run_folder(out)
     assert results["status"] == "complete" and results["data"]["synthetic"] is True
-    assert results["command"].startswith("hwr-eval") or "compare" in results["command"]
+    # The command as typed (not the test runner's argv), so it can be run again from the report.
+    assert results["command"].startswith("hwr-eval compare --models knn,logreg,linear ")
+    assert shlex.split(results["command"]) == [
+        "hwr-eval", "compare", "--models", "knn,logreg,linear", *SMALL, "--out", str(out), "--save-models",
+        "--set", "logreg.C=0.5"]
     assert results["models"]["logreg"]["params"]["C"] == 0.5
     assert (out / "report.html").exists() and "report:" in result.stdout
     assert sorted(p.name for p in (out / "models").iterdir()) == ["knn.joblib", "linear.joblib", "logreg.joblib"]
@@ -165,6 +172,47 @@ def test_grid_bad_inputs(synthetic_env, tmp_path, args, message):
     out = tmp_path / "grid"
     assert message in one_line_error(invoke("grid", *args, *SMALL, "--out", out))
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command, args, message",
+    [
+        ("grid", ["--model", "knn", "--param", "n_neighbors=1,3", "--scoring", "acuracy"],
+         "did you mean accuracy"),
+        ("grid", ["--model", "knn", "--param", "n_neighbors=1,3", "--n-jobs", "0"], "--n-jobs 0"),
+        ("cv", ["--models", "knn", "--n-jobs", "0"], "--n-jobs 0"),
+    ],
+)
+def test_bad_scoring_and_n_jobs_fail_before_loading_data(synthetic_env, tmp_path, command, args, message):
+    result = invoke(command, *args, *SMALL)
+    assert message in one_line_error(result)
+    assert "SYNTHETIC" not in result.stderr  # refused before any data was loaded
+
+
+class _SwallowsCtrlC(ClassifierMixin, BaseEstimator):
+    """Like skorch: Ctrl-C ends training early and ``fit`` returns normally."""
+
+    def fit(self, X, y):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.repeat(self.classes_[0], len(X))
+
+
+def test_cv_ctrl_c_exits_130_without_a_table(synthetic_env, tmp_path, monkeypatch):
+    import hwr_eval.compare as compare
+
+    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {m: _SwallowsCtrlC() for m in models})
+    csv = tmp_path / "cv.csv"
+    result = invoke("cv", "--models", "knn", "--folds", "2", *SMALL, "--out", csv)
+    assert result.exit_code == 130, result.output
+    assert "interrupted" in result.stderr and "±" not in result.stdout
+    assert not csv.exists()
 
 
 def test_cv_command(synthetic_env, tmp_path):

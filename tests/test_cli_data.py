@@ -90,6 +90,23 @@ def test_fetch_unknown_dataset_exit_2(tmp_path):
     _assert_one_line_error(_run("data", "fetch", "--datasets", "cifar", "--dest", tmp_path), "cifar")
 
 
+def test_show_unwritable_out_exit_2(synthetic_env, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = _run("data", "show", "--out", blocker / "data.png", "--per-class", "5", "--classes", "digits",
+                  "--samples", "2")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(blocker) in errors[0], result.stderr
+    assert "Traceback" not in result.output and blocker.read_text() == "x"
+
+
+def test_fetch_unwritable_dest_exit_2(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    _assert_one_line_error(_run("data", "fetch", "--datasets", "mnist", "--dest", blocker / "data"), str(blocker))
+
+
 def test_info_on_real_data(real_data_dir, monkeypatch):
     from hwr_eval import cli
 

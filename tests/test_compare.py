@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 
 import joblib
@@ -115,6 +116,32 @@ def test_ctrl_c_during_grid_search_stops_it(small_synthetic, tmp_path, monkeypat
         run_grid("net", {"k": [1, 2, 3]}, small_synthetic, out, cv=2)
     assert not out.exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_during_cv_stops_it(small_synthetic, monkeypatch):
+    import hwr_eval.compare as compare
+
+    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {"net": _SwallowsCtrlC()})
+    # Without the guard the swallowed Ctrl-C would go unnoticed and a mean over cut-short folds returned.
+    with pytest.raises(KeyboardInterrupt):
+        run_cv(["net"], small_synthetic, folds=2)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_model_without_predict_proba_gets_a_report(small_synthetic, tmp_path):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    from hwr_eval.preprocessing import PixelScaler
+
+    run_dir = run_compare({"svc": make_pipeline(PixelScaler(), LinearSVC(C=0.01)), "knn": make_model("knn")},
+                          small_synthetic, tmp_path / "run", n_resamples=50)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "complete"
+    assert results["models"]["svc"]["files"]["probabilities"] is None
+    assert not (run_dir / "probabilities" / "svc.npy").exists()
+    text = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'id="model-svc"' in text and "this model gives no probabilities" in text
 
 
 def test_bad_inputs_fail_before_any_file(small_synthetic, tmp_path):

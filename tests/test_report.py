@@ -204,6 +204,59 @@ def test_cli_builds_report_to_out(small_report, tmp_path):
     assert parse(out.read_text()).sections
 
 
+def test_cli_unwritable_out_exits_2_with_one_line(small_report, tmp_path):
+    run_dir, _, _ = small_report
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(blocker / "report.html")])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(blocker) in lines[0], result.stderr
+    assert blocker.read_text() == "x"
+
+
+def test_report_of_model_without_probabilities(make_run_dir, tmp_path, monkeypatch):
+    """``files.probabilities: null`` (no predict_proba): mistakes in test-set order, no confidences."""
+    from hwr_eval import plots
+
+    run_dir = make_run_dir(tmp_path / "run", models=("knn", "cnn"), n_test_per_class=2)
+    (run_dir / "probabilities" / "knn.npy").unlink()
+    _edit_results(run_dir, lambda r: r["models"]["knn"]["files"].update(probabilities=None))
+    galleries = {}
+    draw = plots.plot_image_gallery
+
+    def spy(X, captions, *args, title="", **kwargs):
+        galleries[title.split(":")[0]] = (np.asarray(X), list(captions))
+        return draw(X, captions, *args, title=title, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_image_gallery", spy)
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    X_test = np.load(run_dir / "test_set.npz")["X"]
+    wrong = np.flatnonzero(preds["knn"] != preds["y_true"])[:40]
+    X, captions = galleries["knn"]
+    np.testing.assert_array_equal(X, X_test[wrong])
+    assert captions == [f"{t} → {p}" for t, p in zip(preds["y_true"][wrong], preds["knn"][wrong])]
+    assert "in test-set order; this model gives no probabilities" in text
+    assert all(c.endswith("%") for c in galleries["cnn"][1])  # the other model keeps its confidences
+
+
+def test_grid_report_shows_the_ranked_cv_table(make_run_dir, tmp_path):
+    run_dir = make_run_dir(tmp_path / "grid", models=("knn",), n_test_per_class=1)
+    pd.DataFrame({"mean_fit_time": [0.5, 0.25, 0.75], "param_clf__n_neighbors": [1, 3, 5],
+                  "mean_test_score": [0.8, 0.9, 0.7], "std_test_score": [0.01, 0.02, 0.03],
+                  "rank_test_score": [2, 1, 3]}).to_csv(run_dir / "cv_results.csv", index=False)
+    _edit_results(run_dir, lambda r: r.update(kind="grid", grid={
+        "model": "knn", "param_grid": {"clf__n_neighbors": [1, 3, 5]}, "best_params": {"clf__n_neighbors": 3},
+        "best_score": 0.9, "cv": 3, "scoring": "accuracy", "n_candidates": 3}))
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    rows = [cells for section, _, cells in parse(text).rows if section == "grid"]
+    # The same table `hwr-eval grid` prints (compare.cv_results_table): short names, best first.
+    assert rows[0] == ["rank", "n_neighbors", "mean score", "std", "fit s"]
+    assert [r[:2] for r in rows[1:]] == [["1", "3"], ["2", "1"], ["3", "5"]]
+
+
 # --------------------------------------------------------------------------------------------------
 # Bad run folders: one clear line, exit 2, and never a (partial) report left behind
 # --------------------------------------------------------------------------------------------------
