@@ -1,13 +1,14 @@
 """Shared plumbing of the GridSearchCV scripts: arguments, data, the search, the printout.
 
-Only the public API is used (``hwr_eval.load_dataset``, ``hwr_eval.make_model``,
-``hwr_eval.registry.resolve_params``) and scikit-learn's ``GridSearchCV``, so each script reads as a
-plain example of how to search the study's parameters yourself.
+Only hwr-eval's API is used (``hwr_eval.load_dataset``, ``hwr_eval.make_model``,
+``hwr_eval.compare.configure_model``, ``hwr_eval.registry.resolve_params``) and scikit-learn's
+``GridSearchCV``, so each script reads as a plain example of how to search the study's parameters yourself.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,9 @@ import pandas as pd
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from hwr_eval import load_dataset, make_model
-from hwr_eval.registry import resolve_params
+from hwr_eval.compare import configure_model
+from hwr_eval.io import atomic_path
+from hwr_eval.registry import check_model_params, resolve_params
 
 Grid = dict[str, list[Any]] | list[dict[str, list[Any]]]
 
@@ -40,6 +43,8 @@ def parse_args(description: str, argv: Sequence[str] | None = None) -> argparse.
                         help="a tiny grid on a small subset (smoke test: seconds, not hours)")
     parser.add_argument("--out", type=Path, default=None, help="save cv_results_ as CSV here")
     args = parser.parse_args(argv)
+    if args.cv < 2:  # StratifiedKFold needs two folds; say so before loading any data
+        parser.error(f"--cv must be at least 2, got {args.cv}")
     if args.quick:
         args.per_class = min(args.per_class, 20)
         args.cv = 2
@@ -56,11 +61,10 @@ def search(name: str, grid: Grid, args: argparse.Namespace, **fixed: Any) -> Gri
     source = "SYNTHETIC demo data" if data.provenance.get("synthetic") else str(data.provenance.get("data_dir"))
     print(f"data: {source}; {len(data.y_train)} train / {len(data.y_val)} validation / {len(data.y_test)} test")
 
-    settings = dict(fixed)
-    for key, value in (("max_epochs", args.max_epochs), ("device", args.device), ("random_state", args.seed)):
-        if value is not None and _has_param(make_model(name), key):
-            settings[key] = value
-    model = make_model(name, **settings)
+    # Run-wide settings go only where the model has them (kNN has no seed), as in ``hwr-eval compare``.
+    model = configure_model(make_model(name), max_epochs=args.max_epochs, device=args.device, seed=args.seed,
+                            params=fixed)
+    check_model_params(model)
     grids = [grid] if isinstance(grid, dict) else grid
     param_grid = [resolve_params(model, g) for g in grids]
     n = sum(int(np.prod([len(v) for v in g.values()])) for g in param_grid)
@@ -76,7 +80,8 @@ def search(name: str, grid: Grid, args: argparse.Namespace, **fixed: Any) -> Gri
     cols = [c for c in table.columns if c.startswith("param_")] + ["mean_test_score", "std_test_score"]
     print(table[cols].head(10).to_string(index=False))
     if args.out is not None:
-        table.to_csv(args.out, index=False)
+        with atomic_path(args.out) as tmp:  # never a half-written CSV
+            table.to_csv(tmp, index=False)
         print(f"cv_results_ saved to {args.out}")
     print(f"best: {gs.best_params_}  (cv accuracy {gs.best_score_:.4f})")
     print(f"test accuracy of the refitted best model: {gs.score(data.X_test, data.y_test):.4f}")
@@ -90,11 +95,8 @@ def main(name: str, grid: Grid, quick: Grid, description: str | None) -> None:
     args = parse_args(description)
     try:
         search(name, quick if args.quick else grid, args)
-    except HwrError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    except (HwrError, ValueError) as exc:  # ValueError: scikit-learn's checks, e.g. more folds than samples
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        raise SystemExit(2) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-
-
-def _has_param(model, short: str) -> bool:
-    return any(k == short or k.endswith(f"__{short}") for k in model.get_params(deep=True))

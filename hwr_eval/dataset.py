@@ -3,8 +3,8 @@
 :func:`load_dataset` finds the data (argument, ``$HWR_DATA``, the user cache, else a synthetic demo set),
 picks the best source for each group of classes (digits: MNIST; uppercase letters: Kaggle A-Z, then
 EMNIST, then FEMNIST), normalises the sources that need it, caps each class at ``per_class`` samples and
-splits. Results are cached on disk, keyed by the source files' sha256 and the parameters, so a second
-load only reads one uncompressed ``.npz``.
+splits. Results are cached on disk, keyed by the data folder (provenance names its files), the source
+files' sha256 and the parameters, so a second load only reads one uncompressed ``.npz``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ CLASS_SETS = {
     "62": string.digits + string.ascii_uppercase + string.ascii_lowercase,
 }
 SPLITS = ("random", "writer")
-SPLIT_NAMES = ("train", "validation", "test")
 FRACTIONS = (0.62, 0.28, 0.10)  # the study's protocol
 SYNTHETIC_PER_CLASS = 300  # rendering is the slow part; a demo set needs no more
 
@@ -349,7 +348,9 @@ def load_dataset(
     else:
         plan = _plan(directory, classes, split)
         files_sha = {f: sha256_cached(f) for _, files in plan.values() for f in files}
-        key_payload = {"v": CACHE_VERSION, "files": sorted(files_sha.values()),
+        # The folder is part of the key: provenance records data_dir and the files' paths, so an entry
+        # made from a copy of the same files elsewhere must not be returned for this one.
+        key_payload = {"v": CACHE_VERSION, "dir": str(directory.resolve()), "files": sorted(files_sha.values()),
                        "groups": {g: s.name for g, (s, _) in plan.items()}, **params}
     cache_path = cache_dir() / "datasets" / f"{_key(key_payload)}.npz"
     if cache:

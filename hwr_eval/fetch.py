@@ -3,18 +3,20 @@
 Files go to ``cache_dir() / "data"`` (``$HWR_CACHE``, else ``$XDG_CACHE_HOME/hwr-eval``, else
 ``~/.cache/hwr-eval``), where :func:`hwr_eval.load_dataset` looks when no data directory is given.
 A download is written to ``<name>.part`` and resumed with an HTTP Range request after an interruption;
-the file only takes its final name once its checksum matches.
+the file only takes its final name once its checksum matches. Files already present are checked again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,18 +87,34 @@ def file_digest(path: Path, algorithm: str = "sha256") -> str:
     return digest.hexdigest()
 
 
-def _verify(path: Path, resource: Resource) -> None:
+def _mismatch(path: Path, resource: Resource) -> str | None:
+    """The first published checksum ``path`` does not match, else None."""
     for algorithm in ("sha256", "md5"):
         expected = getattr(resource, algorithm)
         if expected and file_digest(path, algorithm) != expected:
-            path.unlink(missing_ok=True)
-            raise DataError(f"{resource.filename}: {algorithm} mismatch after download (file removed; run again)")
+            return algorithm
+    return None
 
 
-def download(url: str, dest: Path, progress=None, timeout: float = 30.0) -> Path:
+def _verify(path: Path, resource: Resource) -> None:
+    algorithm = _mismatch(path, resource)
+    if algorithm:
+        path.unlink(missing_ok=True)
+        raise DataError(f"{resource.filename}: {algorithm} mismatch after download (file removed; run again)")
+
+
+def download(
+    url: str,
+    dest: Path,
+    progress: Callable[[int, int | None], object] | None = None,
+    timeout: float = 30.0,
+    check: Callable[[Path], None] | None = None,
+) -> Path:
     """Download ``url`` to ``dest``, resuming a previous ``dest.part`` with an HTTP Range request.
 
-    ``progress``, if given, is called as ``progress(done_bytes, total_bytes_or_None)``.
+    ``progress``, if given, is called as ``progress(done_bytes, total_bytes_or_None)``. ``check``, if
+    given, is called on the complete ``.part`` file and raises :class:`DataError` to refuse it; only a
+    file it accepts is renamed to ``dest``.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -109,8 +127,7 @@ def download(url: str, dest: Path, progress=None, timeout: float = 30.0) -> Path
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # already complete
-            os.replace(part, dest)
-            return dest
+            return _finish(part, dest, check)
         raise DataError(f"{url}: HTTP {exc.code} {exc.reason}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise DataError(f"{url}: cannot download ({getattr(exc, 'reason', exc)})") from None
@@ -122,13 +139,25 @@ def download(url: str, dest: Path, progress=None, timeout: float = 30.0) -> Path
         with open(part, "ab" if resumed else "wb") as fh:
             if progress:
                 progress(done, total)
-            while chunk := response.read(CHUNK):
-                fh.write(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
+            try:
+                while chunk := response.read(CHUNK):
+                    fh.write(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+            except (OSError, http.client.HTTPException) as exc:
+                # Timeouts, resets, IncompleteRead (or a full disk): keep the .part for a resume; let fetch try
+                # the next mirror (it only catches DataError).
+                raise DataError(f"{url}: download interrupted after {done} bytes ({type(exc).__name__}: {exc}); "
+                                "run again to resume") from None
     if total is not None and done != total:
         raise DataError(f"{url}: connection closed after {done} of {total} bytes (run again to resume)")
+    return _finish(part, dest, check)
+
+
+def _finish(part: Path, dest: Path, check: Callable[[Path], None] | None) -> Path:
+    if check is not None:
+        check(part)  # raises (and removes the bad .part) before the file takes its final name
     os.replace(part, dest)
     return dest
 
@@ -171,23 +200,32 @@ def fetch(
         for name in names:
             for res in resources[name]:
                 target = dest / res.filename
+                # Extracted members were written atomically from a verified archive; re-hashing them
+                # would need checksums nobody publishes.
                 if res.extract and all((dest / Path(m).name).exists() for m in res.extract):
                     got.extend(dest / Path(m).name for m in res.extract)
                     continue
-                if not res.extract and target.exists():
-                    got.append(target)
+                # A file already present is re-checked (MNIST hashes in milliseconds): a corrupted or
+                # foreign file is downloaded again instead of being trusted.
+                if target.exists() and _mismatch(target, res) is None:
+                    if res.extract:
+                        got.extend(_extract(target, res.extract, dest))
+                        target.unlink()
+                    else:
+                        got.append(target)
                     continue
+                target.unlink(missing_ok=True)
                 task = bar.add_task(res.filename, total=None)
                 errors = []
                 for url in res.urls:
                     try:
-                        download(url, target, progress=lambda done, total: bar.update(task, completed=done, total=total))
+                        download(url, target, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                                 check=lambda path: _verify(path, res))
                         break
                     except DataError as exc:
                         errors.append(str(exc))
                 else:
                     raise DataError(f"{res.filename}: every mirror failed; last: {errors[-1]}")
-                _verify(target, res)
                 if res.extract:
                     got.extend(_extract(target, res.extract, dest))
                     target.unlink()
@@ -198,6 +236,7 @@ def fetch(
 
 def _extract(archive: Path, members: Sequence[str], dest: Path) -> list[Path]:
     out = []
+    tmp: Path | None = None
     try:
         with zipfile.ZipFile(archive) as zf:
             for member in members:
@@ -207,7 +246,10 @@ def _extract(archive: Path, members: Sequence[str], dest: Path) -> list[Path]:
                     shutil.copyfileobj(src, dst, CHUNK)
                 os.replace(tmp, target)
                 out.append(target)
-    except (zipfile.BadZipFile, KeyError) as exc:
+    # zlib.error: corrupt deflate data; OSError: disk full, permissions; BadZipFile: bad CRC or header.
+    except (zipfile.BadZipFile, KeyError, zlib.error, EOFError, OSError) as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise DataError(f"{archive}: cannot extract ({exc})") from None
     return out
 

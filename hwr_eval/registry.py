@@ -62,12 +62,8 @@ class HwrPipeline(Pipeline):
         return self
 
 
-def _net(module, **params) -> HwrNet:
-    return HwrNet(module, **params)
-
-
 def _cnn(**params) -> HwrNet:
-    return _net(CNN, module__channels=(16, 32), module__hidden=128, module__pool="avg", module__dropout=0.5, **params)
+    return HwrNet(CNN, module__channels=(16, 32), module__hidden=128, module__pool="avg", module__dropout=0.5, **params)
 
 
 _BUILDERS: dict[str, Callable[[], BaseEstimator]] = {
@@ -75,17 +71,14 @@ _BUILDERS: dict[str, Callable[[], BaseEstimator]] = {
     # with tol=1e-3 it converged there in ~200 iterations, without warnings.
     "logreg": lambda: LogisticRegression(solver="lbfgs", max_iter=1000, tol=1e-3),
     "knn": lambda: KNeighborsClassifier(n_neighbors=3, algorithm="brute"),
-    "linear": lambda: _net(LinearNet),
-    "mlp": lambda: _net(MLP, module__hidden=256, module__dropout=0.5),
+    "linear": lambda: HwrNet(LinearNet),
+    "mlp": lambda: HwrNet(MLP, module__hidden=256, module__dropout=0.5),
     "cnn": _cnn,
-    "lenet5": lambda: _net(LeNet5),
+    "lenet5": lambda: HwrNet(LeNet5),
     # The sub-CNN sees only the O and 0 images (~2k at the reference cap): batches of 64 give it enough
     # optimiser steps per epoch to become the specialist it is meant to be (512 left it at ~80%).
     "cascade": lambda: CascadeClassifier(main=_cnn(), sub=_cnn(batch_size=64), pair=("O", "0")),
 }
-
-SHORT_NAMES = ("lr", "mode", "pool", "hidden", "max_epochs", "device", "random_state")
-
 
 def list_models() -> list[str]:
     """Names accepted by :func:`make_model`, in the study's order."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import runpy
 import subprocess
@@ -11,7 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
+
+from hwr_eval import make_model
+from hwr_eval.registry import check_model_params, resolve_params
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,16 +45,42 @@ def test_script_runs_a_tiny_grid(script, tmp_path):
     assert len(pd.read_csv(out)) == len(ParameterGrid(quick))
 
 
-def test_default_grids_reproduce_the_study():
-    mlp = _grids("grid_mlp.py")["GRID"]
-    sgd = next(g for g in mlp if g["optimizer"] == ["sgd"])
-    adam = next(g for g in mlp if g["optimizer"] == ["adam"])
-    assert sgd["hidden"] == list(range(250, 261)) == adam["hidden"]
-    assert sgd["lr"] == pytest.approx([0.001 * math.e**i for i in range(1, 6)], rel=1e-4)
-    assert adam["lr"] == [0.001] and len(sgd["batch_size"]) > 1
-    cnn = _grids("grid_cnn.py")["GRID"]
-    assert {o for g in cnn for o in g["optimizer"]} == {"sgd", "adam"}
-    assert all(set(g["pool"]) == {"avg", "max"} for g in cnn)
+@pytest.mark.parametrize("script, name", [("grid_logreg.py", "logreg"), ("grid_knn.py", "knn"),
+                                          ("grid_mlp.py", "mlp"), ("grid_cnn.py", "cnn")])
+def test_full_grids_name_real_parameters_with_valid_values(script, name):
+    """The full grids only run for hours, so check here that every name and value would be accepted."""
+    grids = _grids(script)["GRID"]
+    model = make_model(name)
+    for grid in [grids] if isinstance(grids, dict) else grids:
+        resolved = resolve_params(model, grid)  # HwrError on an unknown or ambiguous name
+        for candidate in ParameterGrid(resolved):
+            check_model_params(clone(model).set_params(**candidate))  # HwrError on a value that cannot train
+
+
+def _common():
+    sys.path.insert(0, str(BASELINES))
+    try:
+        import _common
+
+        return _common
+    finally:
+        sys.path.remove(str(BASELINES))
+
+
+def test_fewer_than_two_folds_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _common().parse_args("d", ["--cv", "1"])
+    assert exc.value.code == 2 and "--cv must be at least 2" in capsys.readouterr().err
+
+
+def test_scikit_learn_value_error_is_one_line_and_exit_2(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HWR_DATA", "")
+    # More folds than training images: GridSearchCV's splitter raises ValueError.
+    monkeypatch.setattr(sys, "argv", ["grid_knn.py", "--classes", "digits", "--per-class", "3", "--cv", "50"])
+    with pytest.raises(SystemExit) as exc:
+        _common().main("knn", {"n_neighbors": [1]}, {"n_neighbors": [1]}, None)
+    err = capsys.readouterr().err.strip()
+    assert exc.value.code == 2 and err.startswith("error: ") and "n_splits=50" in err and "\n" not in err
 
 
 def test_script_help_documents_usage():

@@ -1,4 +1,6 @@
+import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -199,3 +201,16 @@ def test_bad_arguments_and_missing_directory(tmp_path):
         load_dataset(tmp_path, split="author")
     with pytest.raises(DataError, match="no source of digits"):
         load_dataset(tmp_path)
+
+
+def test_same_files_in_two_folders_keep_their_own_provenance(tmp_path, data_files):
+    """The on-disk cache must not hand one folder's paths to a copy of the same files elsewhere."""
+    first = data_files.mnist(tmp_path / "a", n_train=60, n_test=20)
+    second = tmp_path / "b"
+    shutil.copytree(first, second)
+    loaded = [load_dataset(folder, classes="digits", per_class=5) for folder in (first, second)]
+    np.testing.assert_array_equal(loaded[0].X_train, loaded[1].X_train)  # same files, same data
+    for folder, data in zip((first, second), loaded):
+        assert data.provenance["data_dir"] == str(folder.resolve())
+        paths = [s["path"] for s in data.provenance["sources"]]
+        assert paths and all(Path(p).resolve().parent == folder.resolve() for p in paths)

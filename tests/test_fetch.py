@@ -3,7 +3,10 @@
 import hashlib
 import http.server
 import io
+import os
 import re
+import socket
+import struct
 import threading
 import zipfile
 from pathlib import Path
@@ -148,3 +151,86 @@ def test_fetched_mnist_is_found_by_load_dataset(server, tmp_path, monkeypatch, d
 
     data = load_dataset(classes="digits", per_class=5)
     assert not data.synthetic and data.provenance["data_dir"] == str((tmp_path / "cache" / "data").resolve())
+
+
+class _DropHandler(http.server.BaseHTTPRequestHandler):
+    """Announces ``server.payload``, sends its first half, then resets the connection."""
+
+    def do_GET(self):  # noqa: N802 (http.server API)
+        self.server.requests.append((self.path, self.headers.get("Range")))
+        self.send_response(200)
+        payload = self.server.payload
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload[:len(payload) // 2])
+        self.wfile.flush()
+        # SO_LINGER 0: close() sends RST, so the client's read fails (ConnectionResetError).
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def dropping_server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DropHandler)
+    httpd.requests, httpd.payload = [], bytes(range(256)) * 8192  # 2 MiB: more than one read
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=5)
+
+
+def test_dropped_connection_is_a_data_error_that_keeps_the_part(dropping_server, tmp_path):
+    with pytest.raises(DataError, match="run again to resume"):
+        download(dropping_server.url + "f", tmp_path / "f", timeout=5)
+    assert not (tmp_path / "f").exists() and (tmp_path / "f.part").exists()  # kept for a resume
+
+
+def test_dropped_connection_falls_back_to_the_next_mirror(dropping_server, server, tmp_path):
+    payload = dropping_server.payload  # the same file on both mirrors
+    server.files = {"f": payload}
+    res = Resource("f", (dropping_server.url + "f", server.url + "f"), sha256=_sha(payload))
+    got = fetch(["toy"], dest=tmp_path, resources={"toy": [res]}, progress=False)
+    assert got[0].read_bytes() == payload and len(dropping_server.requests) == 1
+
+
+def test_unverified_download_never_takes_the_final_name(server, tmp_path, monkeypatch):
+    """The checksum is checked on the .part file: a bad download is never visible under its real name."""
+    import hwr_eval.fetch as fetch_module
+
+    server.files = {"a.gz": b"tampered"}
+    seen = []
+    real_replace = os.replace
+    monkeypatch.setattr(fetch_module.os, "replace", lambda a, b: (seen.append(Path(b).name), real_replace(a, b)))
+    resources = {"toy": [Resource("a.gz", (server.url + "a.gz",), sha256=_sha(b"original"))]}
+    with pytest.raises(DataError, match="sha256 mismatch"):
+        fetch(["toy"], dest=tmp_path, resources=resources, progress=False)
+    assert "a.gz" not in seen and list(tmp_path.iterdir()) == []
+
+
+def test_corrupt_existing_file_is_downloaded_again(server, tmp_path):
+    server.files = {"a.gz": b"A" * 100}
+    resources = {"toy": [Resource("a.gz", (server.url + "a.gz",), sha256=_sha(b"A" * 100))]}
+    (tmp_path / "a.gz").write_bytes(b"A" * 50)  # e.g. truncated by a crash or copied in by hand
+    got = fetch(["toy"], dest=tmp_path, resources=resources, progress=False)
+    assert got[0].read_bytes() == b"A" * 100 and len(server.requests) == 1
+
+
+def test_corrupt_zip_member_is_a_data_error_and_leaves_no_part(server, tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("gzip/m.gz", bytes(range(256)) * 400)
+    data = bytearray(buffer.getvalue())
+    start = 30 + len("gzip/m.gz")  # local header (no extra field), then the deflate stream
+    data[start:start + 64] = bytes(64)  # corrupt the compressed data; the archive's md5 is of these bytes
+    server.files = {"gzip.zip": bytes(data)}
+    res = Resource("e.zip", (server.url + "gzip.zip",), md5=hashlib.md5(bytes(data)).hexdigest(),
+                   extract=("gzip/m.gz",))
+    with pytest.raises(DataError, match="e.zip: cannot extract"):
+        fetch(["emnist"], dest=tmp_path, resources={"emnist": [res]}, progress=False)
+    assert not list(tmp_path.glob("*.part")) and not (tmp_path / "m.gz").exists()
