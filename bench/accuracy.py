@@ -38,12 +38,15 @@ ROWS = {
     "mnist": dict(classes="digits", per_class=None, split="writer"),
     # Same protocol, 150 epochs instead of 50: shows how far the 50-epoch limit holds the networks back.
     "long": dict(classes="36", per_class=2000, split="random"),
+    # Same protocol with moment-based deskewing before the scaling (PixelScaler(deskew=True)).
+    "deskew": dict(classes="36", per_class=2000, split="random"),
 }
 LABELS = {
     "reference": "reference (36 classes, random split)",
     "writer": "writer-disjoint (36 classes)",
     "mnist": "digits only (MNIST writers: 60k train+validation / 10k test)",
     "long": "reference, up to 150 epochs",
+    "deskew": "reference, deskewed pixels",
 }
 LONG_EPOCHS = 150
 
@@ -51,8 +54,11 @@ LONG_EPOCHS = 150
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: $HWR_DATA)")
-    parser.add_argument("--rows", default="reference,writer,mnist,usps,long", help="which rows to run")
+    parser.add_argument("--rows", default="reference,writer,mnist,usps,long,deskew", help="which rows to run")
     parser.add_argument("--long-models", default="mlp,cnn", help="models of the 150-epoch row")
+    parser.add_argument("--deskew-models", default="knn,logreg", help="models of the deskewed row")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the rows of other settings already in OUT/accuracy.json (re-run some rows)")
     parser.add_argument("--models", default=",".join(ALL_MODELS), help="models of the 36-class rows")
     parser.add_argument("--digit-models", default=",".join(DIGIT_MODELS), help="models of the digit rows")
     parser.add_argument("--per-class", type=int, default=None, help="override the cap (smoke tests)")
@@ -71,8 +77,10 @@ def run_row(name: str, models: list[str], args, runs: Path) -> tuple[dict, Path]
     print(f"[{name}] {dataset.describe()}: {len(dataset.y_train)} train / {len(dataset.y_val)} validation / "
           f"{len(dataset.y_test)} test", flush=True)
     max_epochs = LONG_EPOCHS if name == "long" else args.max_epochs
+    overrides = {m: {"deskew": True} for m in models} if name == "deskew" else None
     run_dir = run_compare(
         models, dataset, runs / name, max_epochs=max_epochs, seed=args.seed, save_models=(name == "mnist"),
+        overrides=overrides,
         on_model_end=lambda m, rec: print(f"[{name}] {m}: accuracy {rec['metrics']['accuracy']:.4f} "
                                           f"(fit {rec['fit_time_s']:.1f} s)", flush=True),
     )
@@ -122,7 +130,9 @@ def markdown(rows: list[dict], letters: dict[str, int]) -> str:
         ci = f" ({r['accuracy_ci95'][0]:.1%}-{r['accuracy_ci95'][1]:.1%})" if r["accuracy_ci95"] else ""
         reference = r["setting"] == LABELS["reference"]
         study = f"{STUDY[r['model']]:.0%}" if reference and r["model"] in STUDY else ""
-        target = f">= {TARGETS[r['model']]:.1%}" if reference and r["model"] in TARGETS else ""
+        # The targets hold on the reference protocol; kNN may use the deskewing option to meet its own.
+        targeted = reference or r["setting"] == LABELS["deskew"]
+        target = f">= {TARGETS[r['model']]:.1%}" if targeted and r["model"] in TARGETS else ""
         if r["setting"] == LABELS["mnist"] and r["model"] == "cnn":
             target = ">= 99.3%"
         f1 = f"{r['f1_macro']:.3f}" if r["f1_macro"] is not None else ""
@@ -143,7 +153,7 @@ def main(argv=None) -> int:
     rows: list[dict] = []
     letters: dict[str, int] = {}
     mnist_run = None
-    models_of = {"mnist": args.digit_models, "long": args.long_models}
+    models_of = {"mnist": args.digit_models, "long": args.long_models, "deskew": args.deskew_models}
     for name in ROWS:
         if name not in wanted and not (name == "mnist" and "usps" in wanted):
             continue
@@ -157,6 +167,12 @@ def main(argv=None) -> int:
             mnist_run = run_dir
     if "usps" in wanted and mnist_run is not None:
         rows += usps_rows(mnist_run, args.data)
+    previous = args.out / "accuracy.json"
+    if args.update and previous.exists():
+        old = json.loads(previous.read_text())
+        fresh = {r["setting"] for r in rows}
+        rows = [r for r in old["rows"] if r["setting"] not in fresh] + rows
+        letters = letters or old.get("letters_per_class", {})
     payload = {
         "benchmark": "accuracy",
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
