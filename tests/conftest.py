@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
+import signal
+import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from hwr_eval.normalize import normalize_images
+from hwr_eval.readers import read_idx
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,9 +127,6 @@ def check_run_folder():
 # written the way `hwr-eval compare` writes it, so the report can be built without training anything.
 # --------------------------------------------------------------------------------------------------
 
-import json  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 REPORT_CLASSES = [str(d) for d in range(10)] + [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 # Pairs real models confuse; the fixture's simulated models make most of their errors there.
@@ -267,11 +271,6 @@ def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status
 # data layer fixtures (readers, dataset, fetch, `hwr-eval data`)
 # ======================================================================================================
 
-import gzip  # noqa: E402
-import types  # noqa: E402
-
-import numpy as np  # noqa: E402
-
 
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory) -> Path:
@@ -357,10 +356,6 @@ def data_files():
 # ---------------------------------------------------------------------------------------------------------
 # Models: small real subsets of MNIST and the FEMNIST letters.
 # ---------------------------------------------------------------------------------------------------------
-from hwr_eval.normalize import normalize_images  # noqa: E402
-from hwr_eval.readers import read_idx  # noqa: E402
-
-import numpy as np  # noqa: E402
 
 
 def _per_class(X: np.ndarray, y: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -394,3 +389,32 @@ def letters_o(real_data_dir):
         images = data["images"][chars == "O"]
     X = normalize_images(images, ink="dark").reshape(len(images), -1)
     return X, np.full(len(X), "O")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ctrl-C: a model that swallows the interrupt the way skorch does (training ends early, fit returns).
+# ---------------------------------------------------------------------------------------------------------
+
+
+class _SwallowsCtrlC(ClassifierMixin, BaseEstimator):
+    """Like skorch: Ctrl-C ends training early and ``fit`` returns normally."""
+
+    def __init__(self, k=1):
+        self.k = k
+
+    def fit(self, X, y):
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            pass
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.repeat(self.classes_[0], len(X))
+
+
+@pytest.fixture
+def swallows_ctrl_c():
+    """The class of an estimator whose ``fit`` raises SIGINT and swallows the KeyboardInterrupt."""
+    return _SwallowsCtrlC

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import shlex
-import signal
 
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
 from typer.testing import CliRunner
 
 from hwr_eval.cli import app, parse_grid, parse_sets, parse_value
@@ -189,25 +187,10 @@ def test_bad_scoring_and_n_jobs_fail_before_loading_data(synthetic_env, tmp_path
     assert "SYNTHETIC" not in result.stderr  # refused before any data was loaded
 
 
-class _SwallowsCtrlC(ClassifierMixin, BaseEstimator):
-    """Like skorch: Ctrl-C ends training early and ``fit`` returns normally."""
-
-    def fit(self, X, y):
-        try:
-            signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
-            pass
-        self.classes_ = np.unique(y)
-        return self
-
-    def predict(self, X):
-        return np.repeat(self.classes_[0], len(X))
-
-
-def test_cv_ctrl_c_exits_130_without_a_table(synthetic_env, tmp_path, monkeypatch):
+def test_cv_ctrl_c_exits_130_without_a_table(swallows_ctrl_c, synthetic_env, tmp_path, monkeypatch):
     import hwr_eval.compare as compare
 
-    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {m: _SwallowsCtrlC() for m in models})
+    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {m: swallows_ctrl_c() for m in models})
     csv = tmp_path / "cv.csv"
     result = invoke("cv", "--models", "knn", "--folds", "2", *SMALL, "--out", csv)
     assert result.exit_code == 130, result.output

@@ -79,27 +79,9 @@ def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path, check_run_folde
     assert (out / "report.html").exists()
 
 
-class _SwallowsCtrlC(ClassifierMixin, BaseEstimator):
-    """Like skorch: Ctrl-C ends training early and ``fit`` returns normally."""
-
-    def __init__(self, k=1):
-        self.k = k
-
-    def fit(self, X, y):
-        try:
-            signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
-            pass
-        self.classes_ = np.unique(y)
-        return self
-
-    def predict(self, X):
-        return np.repeat(self.classes_[0], len(X))
-
-
-def test_ctrl_c_swallowed_by_the_model_still_stops(small_synthetic, tmp_path, check_run_folder):
+def test_ctrl_c_swallowed_by_the_model_still_stops(swallows_ctrl_c, small_synthetic, tmp_path, check_run_folder):
     out = tmp_path / "run"
-    models = {"knn": make_model("knn"), "net": _SwallowsCtrlC(), "logreg": make_model("logreg")}
+    models = {"knn": make_model("knn"), "net": swallows_ctrl_c(), "logreg": make_model("logreg")}
     with pytest.raises(CompareInterrupted):
         run_compare(models, small_synthetic, out, n_resamples=100, report=False)
     results = check_run_folder(out, small_synthetic)
@@ -107,10 +89,10 @@ def test_ctrl_c_swallowed_by_the_model_still_stops(small_synthetic, tmp_path, ch
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
-def test_ctrl_c_during_grid_search_stops_it(small_synthetic, tmp_path, monkeypatch):
+def test_ctrl_c_during_grid_search_stops_it(swallows_ctrl_c, small_synthetic, tmp_path, monkeypatch):
     import hwr_eval.compare as compare
 
-    monkeypatch.setattr(compare, "build_models", lambda names, **kw: {names[0]: _SwallowsCtrlC()})
+    monkeypatch.setattr(compare, "build_models", lambda names, **kw: {names[0]: swallows_ctrl_c()})
     out = tmp_path / "grid"
     with pytest.raises(KeyboardInterrupt):
         run_grid("net", {"k": [1, 2, 3]}, small_synthetic, out, cv=2)
@@ -118,10 +100,10 @@ def test_ctrl_c_during_grid_search_stops_it(small_synthetic, tmp_path, monkeypat
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_during_cv_stops_it(small_synthetic, monkeypatch):
+def test_ctrl_c_during_cv_stops_it(swallows_ctrl_c, small_synthetic, monkeypatch):
     import hwr_eval.compare as compare
 
-    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {"net": _SwallowsCtrlC()})
+    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {"net": swallows_ctrl_c()})
     # Without the guard the swallowed Ctrl-C would go unnoticed and a mean over cut-short folds returned.
     with pytest.raises(KeyboardInterrupt):
         run_cv(["net"], small_synthetic, folds=2)

@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from hwr_eval import list_models, make_model
-from hwr_eval.net import HwrNet
 
 TINY = {
     "logreg": {"clf__max_iter": 30, "clf__tol": 1e-2},

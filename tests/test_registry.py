@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
