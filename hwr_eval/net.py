@@ -21,6 +21,8 @@ import copy
 import functools
 import math
 import numbers
+import re
+import sys
 import warnings
 from collections.abc import Iterator
 
@@ -60,6 +62,18 @@ def _cpu_has_native_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+_ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class EpochLog(PrintLog):
+    """skorch's per-epoch table, printed at once (not when a pipe's buffer fills) and coloured only on
+    terminals, so logs and pipes get plain text."""
+
+    def _sink(self, text: str, verbose: int) -> None:
+        if verbose:
+            print(text if sys.stdout.isatty() else _ANSI_CODES.sub("", text), flush=True)
 
 
 def _resolve_device(device) -> torch.device:
@@ -297,7 +311,7 @@ class HwrNet(NeuralNetClassifier):
             callbacks.append(
                 ("early_stopping", _EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
             )
-        callbacks.append(("print_log", PrintLog()))
+        callbacks.append(("print_log", EpochLog()))
         return callbacks
 
     # ------------------------------------------------------------------ fitting

@@ -200,3 +200,10 @@ def test_validation_labels_must_be_known():
     X, y = _toy()
     with pytest.raises(HwrError, match="validation labels not seen in training"):
         HwrNet(MLP, max_epochs=1).fit(X, y, X_val=X[:3], y_val=["a", "b", "q"])
+
+
+def test_epoch_lines_are_plain_text_when_piped(capsys):
+    X, y = _toy()
+    HwrNet(MLP, max_epochs=3, verbose=1, module__hidden=8).fit(X, y)
+    out = capsys.readouterr().out  # capsys is no terminal, like a pipe
+    assert "valid_loss" in out and "\x1b[" not in out
