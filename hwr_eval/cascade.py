@@ -6,7 +6,6 @@ the pair's images makes the call between the two.
 
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
@@ -14,16 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .errors import HwrError
-
-
-def _accepts_validation(estimator) -> bool:
-    return "X_val" in inspect.signature(estimator.fit).parameters
-
-
-def _fit(estimator, X, y, X_val=None, y_val=None):
-    if X_val is not None and _accepts_validation(estimator):
-        return estimator.fit(X, y, X_val=X_val, y_val=y_val)
-    return estimator.fit(X, y)
+from .fitting import fit_with_validation
 
 
 class CascadeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -90,14 +80,14 @@ class CascadeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if X_val is not None:
             X_val = validate_data(self, X_val, reset=False, dtype=None)
             y_val = np.asarray(y_val)
-        self.main_ = _fit(self._default(self.main), X, y, X_val, y_val)
+        self.main_ = fit_with_validation(self._default(self.main), X, y, X_val, y_val)
         in_pair = np.isin(y, self.pair)
         sub_val = (None, None)
         if X_val is not None:
             val_in_pair = np.isin(y_val, self.pair)
             if len(np.unique(y_val[val_in_pair])) == 2:
                 sub_val = (X_val[val_in_pair], y_val[val_in_pair])
-        self.sub_ = _fit(self._default(self.sub), X[in_pair], y[in_pair], *sub_val)
+        self.sub_ = fit_with_validation(self._default(self.sub), X[in_pair], y[in_pair], *sub_val)
         return self
 
     def _routed(self, proba: np.ndarray) -> np.ndarray:

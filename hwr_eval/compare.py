@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import inspect
 import json
 import math
 import os
@@ -35,6 +34,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_validat
 from . import __version__
 from .dataset import Dataset
 from .errors import HwrError
+from .fitting import fit_with_validation
 from .evaluation import evaluate, mcnemar_matrix
 from .io import atomic_path, atomic_write_text
 from .registry import (
@@ -181,13 +181,10 @@ class _SigintWatch(contextlib.AbstractContextManager):
         return None
 
 
-def _fit(model: BaseEstimator, X, y, X_val=None, y_val=None) -> float:
+def _timed_fit(model: BaseEstimator, X, y, X_val=None, y_val=None) -> float:
     """Fit, passing the validation split when the model's ``fit`` takes it; return the seconds taken."""
-    kwargs = {}
-    if X_val is not None and "X_val" in inspect.signature(model.fit).parameters:
-        kwargs = {"X_val": X_val, "y_val": y_val}
     start = time.perf_counter()
-    model.fit(X, y, **kwargs)
+    fit_with_validation(model, X, y, X_val, y_val)
     return time.perf_counter() - start
 
 
@@ -574,7 +571,7 @@ def run_compare(
             if on_model_start is not None:
                 on_model_start(name, i, total)
             with _SigintWatch() as ctrl_c:
-                fit_time = _fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+                fit_time = _timed_fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
             if ctrl_c.fired:  # caught and swallowed somewhere inside fit: the model did not finish
                 raise _CtrlC
             start = time.perf_counter()
@@ -675,7 +672,7 @@ def run_grid(
         with _SigintWatch() as ctrl_c:
             search.fit(dataset.X_train, dataset.y_train)
             best = clone(estimator).set_params(**search.best_params_)
-            fit_time = _fit(best, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+            fit_time = _timed_fit(best, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
         if ctrl_c.fired:
             raise _CtrlC
         start = time.perf_counter()

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -22,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .cascade import CascadeClassifier
 from .errors import HwrError
+from .fitting import fit_with_validation
 from .models import CNN, MLP, LeNet5, LinearNet
 from .net import HwrNet
 from .preprocessing import SCALING_MODES, PixelScaler
@@ -55,10 +55,7 @@ class HwrPipeline(Pipeline):
             Xv = transformer.transform(Xv)
         name, final = self.steps[-1]
         if final is not None and final != "passthrough":
-            if "X_val" in inspect.signature(final.fit).parameters:
-                final.fit(Xt, y, X_val=Xv, y_val=y_val, **step_params[name])
-            else:
-                final.fit(Xt, y, **step_params[name])
+            fit_with_validation(final, Xt, y, Xv, y_val, **step_params[name])
         return self
 
 

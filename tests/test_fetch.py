@@ -1,5 +1,6 @@
 """``hwr-eval data fetch`` against a local HTTP server on 127.0.0.1 (loopback only, files made here)."""
 
+import contextlib
 import hashlib
 import http.server
 import io
@@ -46,18 +47,28 @@ class _RangeHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RangeHandler)
-    httpd.files, httpd.requests, httpd.ranges = {}, [], True
+@contextlib.contextmanager
+def _serve(handler, **attributes):
+    """An HTTP server on a free loopback port, in a thread, for the length of the block."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.timeout = 5
+    for name, value in attributes.items():
+        setattr(httpd, name, value)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def server():
+    with _serve(_RangeHandler, files={}, requests=[], ranges=True) as httpd:
+        yield httpd
 
 
 def _sha(data: bytes) -> str:
@@ -174,15 +185,9 @@ class _DropHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def dropping_server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DropHandler)
-    httpd.requests, httpd.payload = [], bytes(range(256)) * 8192  # 2 MiB: more than one read
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(timeout=5)
+    # 2 MiB: more than one read
+    with _serve(_DropHandler, requests=[], payload=bytes(range(256)) * 8192) as httpd:
+        yield httpd
 
 
 def test_dropped_connection_is_a_data_error_that_keeps_the_part(dropping_server, tmp_path):
