@@ -32,6 +32,7 @@ compare: install
 	$(BIN)/hwr-eval compare --models $(MODELS)
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -1,7 +1,7 @@
 """Shared plumbing of the GridSearchCV scripts: arguments, data, the search, the printout.
 
 Only hwr-eval's API is used (``hwr_eval.load_dataset``, ``hwr_eval.make_model``,
-``hwr_eval.compare.configure_model``, ``hwr_eval.registry.resolve_params``) and scikit-learn's
+``hwr_eval.workflows.configure_model``, ``hwr_eval.models.resolve_params``) and scikit-learn's
 ``GridSearchCV``, so each script reads as a plain example of how to search the study's parameters yourself.
 """
 
@@ -19,9 +19,9 @@ import pandas as pd
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from hwr_eval import load_dataset, make_model
-from hwr_eval.compare import configure_model
 from hwr_eval.io import atomic_path
-from hwr_eval.registry import check_model_params, resolve_params
+from hwr_eval.models import check_model_params, resolve_params
+from hwr_eval.workflows import configure_model
 
 Grid = dict[str, list[Any]] | list[dict[str, list[Any]]]
 

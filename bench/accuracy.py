@@ -22,9 +22,10 @@ import numpy as np
 from sklearn.metrics import accuracy_score
 
 import hwr_eval
-from hwr_eval.compare import environment, run_compare
-from hwr_eval.dataset import load_usps
+from hwr_eval.data import load_usps
+from hwr_eval.evaluation import environment
 from hwr_eval.io import atomic_write_text
+from hwr_eval.workflows import run_compare
 
 HERE = Path(__file__).resolve().parent
 ALL_MODELS = ["logreg", "knn", "linear", "mlp", "lenet5", "cnn", "cascade"]

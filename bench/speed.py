@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skorch import NeuralNetClassifier
 from sklearn.model_selection import StratifiedShuffleSplit
+from skorch import NeuralNetClassifier
 
 import hwr_eval
 from hwr_eval import PixelScaler, make_model
-from hwr_eval.compare import environment
+from hwr_eval.evaluation import environment
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models import CNN
 

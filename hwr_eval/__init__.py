@@ -11,16 +11,18 @@ from .errors import DataError, HwrError
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Dataset": "dataset",
-    "load_dataset": "dataset",
-    "PixelScaler": "preprocessing",
-    "build_report": "report",
-    "list_models": "registry",
-    "make_model": "registry",
-    "run_compare": "compare",
-    "run_grid": "compare",
-    "run_cv": "compare",
+    "Dataset": "data",
+    "load_dataset": "data",
+    "PixelScaler": "models",
+    "HwrNet": "models",
+    "CascadeClassifier": "models",
+    "list_models": "models",
+    "make_model": "models",
     "evaluate": "evaluation",
+    "build_report": "report",
+    "run_compare": "workflows",
+    "run_grid": "workflows",
+    "run_cv": "workflows",
 }
 
 __all__ = ["DataError", "HwrError", "__version__", *_LAZY]

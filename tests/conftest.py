@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from hwr_eval.normalize import normalize_images
-from hwr_eval.readers import read_idx
+from hwr_eval.data import normalize_images, read_idx
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -68,7 +67,7 @@ def synthetic_env(monkeypatch, tmp_path):
 @pytest.fixture(scope="session")
 def small_synthetic(tmp_path_factory):
     """A small synthetic 36-class dataset (30 images per class), shared read-only by the tests."""
-    from hwr_eval.dataset import load_dataset
+    from hwr_eval.data import load_dataset
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HWR_DATA", "")
@@ -183,8 +182,12 @@ def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status
     """
     import pandas as pd
     from scipy.stats import chi2
-    from sklearn.metrics import (accuracy_score, balanced_accuracy_score, confusion_matrix,
-                                 precision_recall_fscore_support)
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        precision_recall_fscore_support,
+    )
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)

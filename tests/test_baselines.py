@@ -14,8 +14,7 @@ from sklearn.base import clone
 from sklearn.model_selection import ParameterGrid
 
 from hwr_eval import make_model
-from hwr_eval.registry import check_model_params, resolve_params
-
+from hwr_eval.models import check_model_params, resolve_params
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINES = REPO / "baselines"

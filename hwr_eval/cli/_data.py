@@ -1,0 +1,104 @@
+"""``hwr-eval data info | show | fetch``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ._common import (
+    ClassesOpt,
+    DataOpt,
+    PerClassOpt,
+    SeedOpt,
+    SplitOpt,
+    console,
+    data_app,
+    load_data_for_cli,
+    user_errors,
+)
+
+
+@data_app.command("info")
+@user_errors
+def data_info(
+    data: DataOpt = None,
+    classes: ClassesOpt = "36",
+    per_class: PerClassOpt = 2000,
+    split: SplitOpt = "random",
+    seed: SeedOpt = 0,
+) -> None:
+    """Per-class counts per split, the sources used and their sha256."""
+
+    dataset = load_data_for_cli(data, classes, per_class, split, seed)
+    counts = dataset.counts()
+    table = Table(title="Images per class and split")
+    for column in ("class", "train", "validation", "test", "total"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for label, row in counts.iterrows():
+        table.add_row(str(label), *(str(v) for v in row), str(int(row.sum())))
+    totals = counts.sum(axis=0)
+    table.add_row("all", *(str(int(v)) for v in totals), str(int(totals.sum())), style="bold")
+    console.print(table)
+    sources = Table(title="Sources")
+    sources.add_column("source")
+    sources.add_column("file", overflow="fold")
+    sources.add_column("sha256", overflow="fold", min_width=64)
+    sources.add_column("images used", justify="right")
+    for src in dataset.provenance["sources"]:
+        name = Path(src["path"]).name if src["path"] else "-"
+        sources.add_row(src["name"], name, str(src["sha256"] or "-"), str(src["n_samples"]))
+    console.print(f"data folder: {dataset.provenance['data_dir'] or '(none: synthetic)'}", highlight=False)
+    console.print(sources)
+    for note in dataset.provenance.get("notes", []):
+        console.print(f"note: {note}", highlight=False, markup=False)
+
+
+@data_app.command("show")
+@user_errors
+def data_show(
+    out: Annotated[Path, typer.Option("--out", help="PNG file for the sample grid; the class-count chart "
+                                      "goes beside it as <name>-counts.png.", dir_okay=False)] = Path("data.png"),
+    data: DataOpt = None,
+    classes: ClassesOpt = "36",
+    per_class: PerClassOpt = 2000,
+    split: SplitOpt = "random",
+    seed: SeedOpt = 0,
+    samples: Annotated[int, typer.Option("--samples", help="Images shown per class.", min=1)] = 10,
+) -> None:
+    """A grid of sample images per class and the class-count chart, saved as PNG."""
+    import numpy as np
+
+    from ..io import atomic_path
+    from ..report import plot_class_counts, plot_sample_grid
+
+    dataset = load_data_for_cli(data, classes, per_class, split, seed)
+    label = "SYNTHETIC demo data" if dataset.synthetic else ", ".join(
+        f"{g}: {s}" for g, s in dataset.provenance["groups"].items())
+    X = np.concatenate([dataset.X_train, dataset.X_val, dataset.X_test])
+    y = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
+    grid = plot_sample_grid(X, y, dataset.classes, per_class=samples, seed=seed, title=f"Samples per class ({label})")
+    counts_path = out.with_name(f"{out.stem}-counts{out.suffix or '.png'}")
+    chart = plot_class_counts(dataset.counts(), title=f"Images per class and split ({label})")
+    for fig, path in ((grid, out), (chart, counts_path)):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
+    console.print(f"wrote {out} and {counts_path}", highlight=False)
+
+
+@data_app.command("fetch")
+@user_errors
+def data_fetch(
+    datasets: Annotated[str, typer.Option("--datasets", help="Comma-separated: mnist, emnist.")] = "mnist,emnist",
+    dest: Annotated[Path | None, typer.Option("--dest", help="Target folder (default: the user cache, "
+                                                 "$HWR_CACHE/data).", file_okay=False, show_default=False)] = None,
+) -> None:
+    """Download MNIST and EMNIST from public mirrors into the cache (checksum-verified, resumable)."""
+    from ..data import data_cache_dir, fetch
+
+    names = [n.strip().lower() for n in datasets.split(",") if n.strip()]
+    files = fetch(names, dest=dest)
+    console.print(f"{len(files)} files ready in {dest or data_cache_dir()}", highlight=False)
+

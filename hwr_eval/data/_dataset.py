@@ -1,0 +1,411 @@
+"""The reference protocol: balanced digit + letter sets with fixed train / validation / test splits.
+
+:func:`load_dataset` finds the data (argument, ``$HWR_DATA``, the user cache, else a synthetic demo set),
+picks the best source for each group of classes (digits: MNIST; uppercase letters: Kaggle A-Z, then
+EMNIST, then FEMNIST), normalises the sources that need it, caps each class at ``per_class`` samples and
+splits. Results are cached on disk, keyed by the data folder (provenance names its files), the source
+files' sha256 and the parameters, so a second load only reads one uncompressed ``.npz``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from . import _readers as readers
+from ._cache import _key, _load_npz, _save_npz, sha256_cached
+from ._fetch import cache_dir, data_cache_dir
+from ._normalize import normalize_images
+from ._readers import ImageSet
+
+# Bump when readers, normalisation or the protocol change: old cache entries are then ignored.
+CACHE_VERSION = "2"
+CLASS_SETS = {
+    "36": string.digits + string.ascii_uppercase,
+    "digits": string.digits,
+    "letters": string.ascii_uppercase,
+    "62": string.digits + string.ascii_uppercase + string.ascii_lowercase,
+}
+SPLITS = ("random", "writer")
+FRACTIONS = (0.62, 0.28, 0.10)  # the study's protocol
+SYNTHETIC_PER_CLASS = 300  # rendering is the slow part; a demo set needs no more
+
+
+@dataclass
+class Dataset:
+    """Train / validation / test splits of flattened 28x28 images and their provenance.
+
+    Attributes
+    ----------
+    X_train, X_val, X_test : ndarray of shape (n, 784), uint8
+        White ink on black.
+    y_train, y_val, y_test : ndarray of shape (n,), str
+        Single-character labels.
+    classes : list of str
+        Sorted: digits, then uppercase, then lowercase.
+    provenance : dict
+        ``synthetic``, ``data_dir``, ``sources`` (name, path, sha256, n_samples), ``classes``,
+        ``per_class``, ``split``, ``seed``, plus ``groups`` (which source gave which classes) and ``notes``.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: list[str]
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def synthetic(self) -> bool:
+        """True for the generated demo set (not handwriting)."""
+        return bool(self.provenance.get("synthetic"))
+
+    def counts(self) -> pd.DataFrame:
+        """Images per class (index) and split (columns ``train``, ``validation``, ``test``)."""
+        parts = {"train": self.y_train, "validation": self.y_val, "test": self.y_test}
+        return pd.DataFrame(
+            {name: pd.Series(y).value_counts().reindex(self.classes, fill_value=0) for name, y in parts.items()}
+        ).astype(int)
+
+    def describe(self) -> str:
+        """One line saying which data this is: shown by every command that uses it."""
+        if self.synthetic:
+            return "SYNTHETIC demo data (rendered fonts, not handwriting): results say nothing about real data"
+        groups = ", ".join(f"{g}: {s}" for g, s in self.provenance.get("groups", {}).items())
+        return f"{self.provenance.get('data_dir')} ({groups}; split={self.provenance.get('split')})"
+
+
+# --- sources ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Source:
+    name: str
+    reader: Callable[[Path], ImageSet | None]
+    names: tuple[str, ...]  # file names that reveal the source (without .gz)
+    normalize: bool = False  # needs NIST-style size normalisation
+
+    def files(self, directory: Path) -> list[Path]:
+        found = (readers.find_file(directory, name) for name in self.names)
+        return sorted({p for p in found if p is not None})
+
+
+_IDX = ("-images-idx3-ubyte", "-labels-idx1-ubyte")
+SOURCES = {
+    "MNIST": _Source("MNIST", readers.read_mnist, tuple(n for names in readers.MNIST_FILES.values() for n in names)),
+    "Kaggle MNIST CSV": _Source("Kaggle MNIST CSV", readers.read_kaggle_mnist_csv, tuple(readers.KAGGLE_MNIST_CSV.values())),
+    "Kaggle A-Z": _Source("Kaggle A-Z", readers.read_kaggle_az_csv, (readers.KAGGLE_AZ_CSV,)),
+    **{
+        f"EMNIST {split}": _Source(
+            f"EMNIST {split}", lambda d, s=split: readers.read_emnist(d, s),
+            tuple(f"emnist-{split}-{p}{k}" for p in ("train", "test") for k in _IDX) + (f"emnist-{split}-mapping.txt",),
+        )
+        for split in readers.EMNIST_SPLITS
+    },
+    "FEMNIST": _Source("FEMNIST", readers.read_femnist_npz, (readers.FEMNIST_NPZ,), normalize=True),
+}
+# Best source first for each group of classes.
+PRIORITY = {
+    "digits": ("MNIST", "Kaggle MNIST CSV", "EMNIST byclass", "EMNIST balanced"),
+    "uppercase": ("Kaggle A-Z", "EMNIST letters", "EMNIST byclass", "EMNIST balanced", "FEMNIST"),
+    "lowercase": ("EMNIST byclass", "FEMNIST", "EMNIST balanced"),
+}
+GROUP_CLASSES = {"digits": string.digits, "uppercase": string.ascii_uppercase, "lowercase": string.ascii_lowercase}
+# Sources whose samples carry writer information (own writer-disjoint train/test, or writer ids).
+_WRITER_AWARE = {"MNIST", "Kaggle MNIST CSV", "EMNIST letters", "EMNIST byclass", "EMNIST balanced", "FEMNIST"}
+
+
+
+def _read_source(source: _Source, directory: Path, files: list[Path]) -> ImageSet:
+    """Parse (and normalise) a source, through the on-disk cache keyed by its files' content."""
+    key = _key({"v": CACHE_VERSION, "source": source.name, "files": [sha256_cached(f) for f in files]})
+    path = cache_dir() / "sources" / f"{key}.npz"
+    cached = _load_npz(path)
+    if cached is not None:
+        return ImageSet(cached["images"], cached["labels"], files,
+                        cached.get("subset"), cached.get("writers"))
+    data = source.reader(directory)
+    if data is None:
+        raise DataError(f"{directory}: {source.name} files not found")
+    if source.normalize:
+        data.images = normalize_images(data.images)
+    arrays = {"images": data.images, "labels": data.labels}
+    if data.subset is not None:
+        arrays["subset"] = data.subset
+    if data.writers is not None:
+        arrays["writers"] = data.writers
+    _save_npz(path, arrays)
+    return data
+
+
+# --- data location --------------------------------------------------------------------------------------
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The data folder to use: ``data_dir``, else ``$HWR_DATA``, else the fetch cache if it holds data, else None.
+
+    None means: fall back to the synthetic demo set. A folder named explicitly must exist.
+    """
+    for value, how in ((data_dir, "data directory"), (os.environ.get("HWR_DATA") or None, "HWR_DATA")):
+        if value is not None:
+            path = Path(value).expanduser()
+            if not path.is_dir():
+                raise DataError(f"{path}: {how} not found (missing directory)")
+            return path
+    cached = data_cache_dir()
+    if cached.is_dir() and any(s.files(cached) for s in SOURCES.values()):
+        return cached
+    return None
+
+
+def _plan(directory: Path, classes: str, split: str) -> dict[str, tuple[_Source, list[Path]]]:
+    """For each group of classes, the best source present in ``directory`` and its files."""
+    wanted = CLASS_SETS[classes]
+    plan = {}
+    for group, members in GROUP_CLASSES.items():
+        if not set(members) & set(wanted):
+            continue
+        for name in PRIORITY[group]:
+            if split == "writer" and name not in _WRITER_AWARE:
+                continue
+            files = SOURCES[name].files(directory)
+            if files:
+                plan[group] = (SOURCES[name], files)
+                break
+        else:
+            extra = " with writer information" if split == "writer" else ""
+            choices = ", ".join(PRIORITY[group])
+            raise DataError(f"{directory}: no source of {group}{extra} found (looked for {choices})")
+    return plan
+
+
+# --- splitting ------------------------------------------------------------------------------------------
+
+
+def _writer_split(pool: ImageSet, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """Split label (0 train, 1 validation, 2 test) per sample with no writer in two splits.
+
+    Returns the labels and whether validation is writer-disjoint from train too (not for MNIST, whose
+    writer ids are not published: its own train/test partition separates writers, validation is random).
+    """
+    n = len(pool)
+    out = np.zeros(n, dtype=np.int8)
+
+    def by_writer(idx: np.ndarray, fractions: tuple[float, ...]) -> np.ndarray:
+        writers = pool.writers[idx]
+        uniq, inverse, sizes = np.unique(writers, return_inverse=True, return_counts=True)
+        order = rng.permutation(len(uniq))
+        # A writer goes to the split where the middle of its block of samples falls.
+        mid = (np.cumsum(sizes[order]) - sizes[order] / 2) / sizes.sum()
+        bounds = np.cumsum(fractions)[:-1] / sum(fractions)
+        part = np.empty(len(uniq), dtype=np.int8)
+        part[order] = np.searchsorted(bounds, mid)
+        return part[inverse]
+
+    if pool.subset is not None:
+        test = pool.subset == "test"
+        out[test] = 2
+        rest = np.flatnonzero(~test)
+        if pool.writers is not None:
+            out[rest] = by_writer(rest, FRACTIONS[:2])
+            return out, True
+        n_val = round(len(rest) * FRACTIONS[1] / (FRACTIONS[0] + FRACTIONS[1]))
+        out[rng.permutation(rest)[:n_val]] = 1
+        return out, False
+    if pool.writers is None:
+        raise DataError("split='writer' needs a source with writer ids or its own train/test partition")
+    return by_writer(np.arange(n), FRACTIONS), True
+
+
+def _select(labels: np.ndarray, part: np.ndarray | None, classes: list[str], per_class: int | None,
+            rng: np.random.Generator) -> tuple[list[np.ndarray], ...]:
+    """Indices for train / validation / test: per class at most ``per_class``, split 62/28/10.
+
+    With ``part`` (writer split) the splits are given and each is capped at its share of ``per_class``.
+    """
+    chosen = ([], [], [])
+    for label in classes:
+        idx = np.flatnonzero(labels == label)
+        if part is None:
+            idx = rng.permutation(idx)[: per_class if per_class is not None else None]
+            n_test = round(len(idx) * FRACTIONS[2])
+            n_val = round(len(idx) * FRACTIONS[1])
+            pieces = (idx[n_test + n_val:], idx[n_test:n_test + n_val], idx[:n_test])
+        else:
+            pieces = []
+            for s, frac in enumerate(FRACTIONS):
+                sub = rng.permutation(idx[part[idx] == s])
+                pieces.append(sub if per_class is None else sub[: round(per_class * frac)])
+        for bucket, piece in zip(chosen, pieces):
+            bucket.append(np.sort(piece))
+    return chosen
+
+
+# --- the public entry point -----------------------------------------------------------------------------
+
+
+def load_dataset(
+    data_dir: str | os.PathLike | None = None,
+    classes: str = "36",
+    per_class: int | None = 2000,
+    split: str = "random",
+    seed: int = 0,
+    *,
+    cache: bool = True,
+) -> Dataset:
+    """Load the reference protocol's train / validation / test splits.
+
+    Parameters
+    ----------
+    data_dir : path-like, optional
+        Folder with the data files (any mix of MNIST IDX, Kaggle CSVs, EMNIST IDX, FEMNIST npz). Default:
+        ``$HWR_DATA``, then the user cache filled by ``hwr-eval data fetch``, then a synthetic demo set.
+    classes : {"36", "digits", "letters", "62"}, default="36"
+        Digits and uppercase letters, digits only, uppercase only, or with lowercase letters too.
+    per_class : int or None, default=2000
+        At most this many images per class, chosen with ``seed``; None keeps all.
+    split : {"random", "writer"}, default="random"
+        ``"random"``: stratified 62% / 28% / 10%. ``"writer"``: no writer in two splits (MNIST's own
+        train/test writers, FEMNIST and EMNIST by their writer partitions), about the same proportions.
+    seed : int, default=0
+        Seed of the sampling and the split; the same arguments give the same arrays.
+    cache : bool, default=True
+        Read and write the on-disk cache in the user cache folder (``$HWR_CACHE``).
+
+    Returns
+    -------
+    Dataset
+    """
+    if classes not in CLASS_SETS:
+        raise DataError(f"unknown classes {classes!r}; choose one of {', '.join(CLASS_SETS)}")
+    if split not in SPLITS:
+        raise DataError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if per_class is not None and (not isinstance(per_class, (int, np.integer)) or per_class < 1):
+        raise DataError(f"per_class must be a positive integer or None, got {per_class!r}")
+    seed = int(seed)
+    directory = resolve_data_dir(data_dir)
+    params = {"classes": classes, "per_class": per_class, "split": split, "seed": seed}
+
+    if directory is None:
+        plan, files_sha = None, {}
+        key_payload = {"v": CACHE_VERSION, "synthetic": True, **params}
+    else:
+        plan = _plan(directory, classes, split)
+        files_sha = {f: sha256_cached(f) for _, files in plan.values() for f in files}
+        # The folder is part of the key: provenance records data_dir and the files' paths, so an entry
+        # made from a copy of the same files elsewhere must not be returned for this one.
+        key_payload = {"v": CACHE_VERSION, "dir": str(directory.resolve()), "files": sorted(files_sha.values()),
+                       "groups": {g: s.name for g, (s, _) in plan.items()}, **params}
+    cache_path = cache_dir() / "datasets" / f"{_key(key_payload)}.npz"
+    if cache:
+        cached = _load_npz(cache_path)
+        if cached is not None:
+            provenance = json.loads(str(cached.pop("provenance")))
+            return Dataset(**{k: cached[k] for k in ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")},
+                           classes=list(provenance["classes"]), provenance=provenance)
+
+    rng = np.random.default_rng(seed)
+    pools: list[tuple[str, ImageSet, list[str]]] = []  # (source name, data, classes taken from it)
+    notes: list[str] = []
+    if plan is None:
+        if classes == "62":
+            raise DataError("the synthetic demo set has no lowercase letters; use --classes 36/digits/letters "
+                            "or give real data with --data")
+        from ._synthetic import make_synthetic
+
+        n_render = min(per_class or SYNTHETIC_PER_CLASS, SYNTHETIC_PER_CLASS)
+        data = make_synthetic(n_per_class=n_render, classes=CLASS_SETS[classes], seed=seed)
+        pools.append(("synthetic", data, list(CLASS_SETS[classes])))
+        notes.append(f"SYNTHETIC demo set: {n_render} rendered images per class, not handwriting")
+        groups = {"all": "synthetic"}
+    else:
+        groups = {}
+        by_source: dict[str, list[str]] = {}
+        for group, (source, _) in plan.items():
+            by_source.setdefault(source.name, []).extend(
+                c for c in GROUP_CLASSES[group] if c in CLASS_SETS[classes])
+            groups[group] = source.name
+        for name, wanted in by_source.items():
+            source = SOURCES[name]
+            data = _read_source(source, directory, source.files(directory))
+            present = [c for c in wanted if c in set(np.unique(data.labels))]
+            missing = sorted(set(wanted) - set(present))
+            if missing:
+                notes.append(f"{name} has no samples of {''.join(missing)}: those classes are left out")
+            if source.normalize:
+                notes.append(f"{name} images were size-normalised like MNIST (20 px box, centred by mass)")
+            pools.append((name, data.take(np.isin(data.labels, present)), present))
+
+    parts: list[list[np.ndarray]] = [[], [], []]
+    labels: list[list[np.ndarray]] = [[], [], []]
+    sources_info = []
+    val_disjoint = True
+    for name, data, taken in pools:
+        part = None
+        if split == "writer":
+            part, disjoint = _writer_split(data, rng)
+            if not disjoint:
+                val_disjoint = False
+                notes.append(f"{name}: test writers are disjoint from train/validation; validation is a random "
+                             "part of the training writers (writer ids are not published)")
+        chosen = _select(data.labels, part, taken, per_class, rng)
+        used = 0
+        for s in range(3):
+            idx = np.concatenate(chosen[s]) if chosen[s] else np.empty(0, dtype=np.intp)
+            parts[s].append(data.images[idx].reshape(len(idx), 28 * 28))
+            labels[s].append(data.labels[idx])
+            used += len(idx)
+        for f in data.files:
+            if name == "synthetic":
+                sources_info.append({"name": "synthetic (font)", "path": str(f), "sha256": None, "n_samples": used})
+            else:
+                sources_info.append({"name": name, "path": str(f), "sha256": files_sha[f], "n_samples": used})
+        if name == "synthetic" and not data.files:
+            sources_info.append({"name": "synthetic", "path": None, "sha256": None, "n_samples": used})
+
+    all_classes = sorted({c for _, _, taken in pools for c in taken}, key=CLASS_SETS["62"].index)
+    # Rows in a seeded random order: grouped by class they would cripple any learner that does not
+    # shuffle (skorch's default DataLoader, partial_fit, an unshuffled KFold).
+    orders = [rng.permutation(sum(len(lab) for lab in split_labels)) for split_labels in labels]
+    X = [np.ascontiguousarray(np.concatenate(p).astype(np.uint8)[o]) for p, o in zip(parts, orders)]
+    y = [np.concatenate(lab).astype("<U1")[o] for lab, o in zip(labels, orders)]
+    provenance = {
+        "synthetic": plan is None,
+        "data_dir": None if directory is None else str(directory.resolve()),
+        "sources": sources_info,
+        "groups": groups,
+        "validation_writer_disjoint": val_disjoint if split == "writer" else None,
+        "notes": notes,
+        **params,
+        "classes": all_classes,
+    }
+    dataset = Dataset(X[0], y[0], X[1], y[1], X[2], y[2], classes=all_classes, provenance=provenance)
+    if cache:
+        _save_npz(cache_path, {"X_train": X[0], "y_train": y[0], "X_val": X[1], "y_val": y[1], "X_test": X[2],
+                               "y_test": y[2], "provenance": np.array(json.dumps(provenance))})
+    return dataset
+
+
+def load_usps(data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """USPS digits (train and test parts together) normalised like MNIST, as an unseen evaluation set.
+
+    Returns ``X`` (n, 784) uint8, ``y`` (n,) str and the file used.
+    """
+    directory = resolve_data_dir(data_dir)
+    if directory is None or (data := readers.read_usps_h5(directory)) is None:
+        raise DataError(f"{directory or 'no data directory'}: usps.h5 not found")
+    X = normalize_images(data.images).reshape(len(data), -1)
+    return X, data.labels, data.files
+
+
+__all__ = ["Dataset", "load_dataset", "load_usps", "resolve_data_dir", "CLASS_SETS", "SPLITS", "FRACTIONS"]

@@ -1,0 +1,40 @@
+"""Models: the study's networks as scikit-learn estimators (skorch), the cascade, pixel scaling, the registry.
+
+>>> from hwr_eval.models import make_model
+>>> make_model("cnn", pool="max").get_params()["clf__module__pool"]
+'max'
+"""
+
+from ._cascade import CascadeClassifier
+from ._modules import CNN, MLP, LeNet5, LinearNet
+from ._net import HwrNet
+from ._preprocessing import PixelScaler, deskew
+from ._registry import (
+    HwrPipeline,
+    check_model_params,
+    list_models,
+    make_model,
+    n_parameters,
+    resolve_params,
+    training_history,
+    weight_maps,
+)
+
+__all__ = [
+    "CNN",
+    "MLP",
+    "CascadeClassifier",
+    "HwrNet",
+    "HwrPipeline",
+    "LeNet5",
+    "LinearNet",
+    "PixelScaler",
+    "check_model_params",
+    "deskew",
+    "list_models",
+    "make_model",
+    "n_parameters",
+    "resolve_params",
+    "training_history",
+    "weight_maps",
+]

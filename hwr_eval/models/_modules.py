@@ -1,0 +1,197 @@
+"""The study's PyTorch networks as plain ``nn.Module`` classes (skorch builds them from parameters).
+
+Every module takes flat pixel rows ``(n, n_features)`` as the scikit-learn side delivers them and returns
+logits ``(n, n_classes)``. The convolutional ones reshape rows to square images: 784 features are the
+28x28 images of the study, 256 would be USPS's 16x16. Feature counts that are not a square number (the
+toy data of scikit-learn's estimator checks) are zero-padded to the next square, so every model accepts
+any tabular input without special cases elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..errors import HwrError
+
+POOLS = ("avg", "max")
+
+
+def image_side(n_features: int, min_side: int = 1) -> int:
+    """Side of the smallest square image holding ``n_features`` pixels (at least ``min_side``)."""
+    return max(math.isqrt(max(n_features, 1) - 1) + 1, min_side)
+
+
+class _AsImage(nn.Module):
+    """Reshape flat rows to ``(n, 1, side, side)`` images, zero-padding rows that are not a full square."""
+
+    def __init__(self, n_features: int, side: int):
+        super().__init__()
+        self.n_features = n_features
+        self.side = side
+        self.pad = side * side - n_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad:
+            x = nn.functional.pad(x, (0, self.pad))
+        return x.reshape(x.shape[0], 1, self.side, self.side)
+
+
+def _check_positive(**values: int) -> None:
+    for name, value in values.items():
+        if int(value) != value or value < 1:
+            raise HwrError(f"{name} must be a positive integer, got {value!r}")
+
+
+class LinearNet(nn.Module):
+    """One linear layer ``n_features -> n_classes``: multinomial logistic regression trained by SGD/Adam.
+
+    Parameters
+    ----------
+    n_classes : int, default=36
+        Number of output logits.
+    n_features : int, default=784
+        Pixels per input row.
+    """
+
+    def __init__(self, n_classes: int = 36, n_features: int = 784):
+        super().__init__()
+        _check_positive(n_classes=n_classes, n_features=n_features)
+        self.linear = nn.Linear(n_features, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
+
+class MLP(nn.Module):
+    """``n_features -> hidden -> n_classes`` with ReLU and dropout before the classifier.
+
+    Parameters
+    ----------
+    n_classes : int, default=36
+        Number of output logits.
+    n_features : int, default=784
+        Pixels per input row.
+    hidden : int, default=256
+        Width of the hidden layer (the study searched 250-260).
+    dropout : float, default=0.5
+        Dropout probability applied to the hidden activations.
+    """
+
+    def __init__(self, n_classes: int = 36, n_features: int = 784, hidden: int = 256, dropout: float = 0.5):
+        super().__init__()
+        _check_positive(n_classes=n_classes, n_features=n_features, hidden=hidden)
+        self.net = nn.Sequential(
+            nn.Linear(n_features, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CNN(nn.Module):
+    """The study's CNN: two 3x3 convolutions (padding 1), each with ReLU and 2x2 pooling, then dropout
+    and a small classifier.
+
+    Parameters
+    ----------
+    n_classes : int, default=36
+        Number of output logits.
+    n_features : int, default=784
+        Pixels per input row; reshaped to a square image (28x28 for 784).
+    channels : tuple of int, default=(16, 32)
+        Output channels of the first and second convolution.
+    hidden : int, default=128
+        Width of the fully connected layer before the classifier.
+    pool : {"avg", "max"}, default="avg"
+        2x2 pooling after each convolution; the study found average pooling best.
+    dropout : float, default=0.5
+        Dropout probability before the classifier.
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 36,
+        n_features: int = 784,
+        channels: tuple[int, int] = (16, 32),
+        hidden: int = 128,
+        pool: str = "avg",
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        if pool not in POOLS:
+            raise HwrError(f"unknown pool type {pool!r}; choose one of {', '.join(POOLS)}")
+        channels = tuple(channels)
+        if len(channels) != 2:
+            raise HwrError(f"channels must give two convolution widths, got {channels!r}")
+        _check_positive(n_classes=n_classes, n_features=n_features, hidden=hidden, c1=channels[0], c2=channels[1])
+        side = image_side(n_features, min_side=4)
+        pool_cls = nn.AvgPool2d if pool == "avg" else nn.MaxPool2d
+        c1, c2 = channels
+        self.features = nn.Sequential(
+            _AsImage(n_features, side),
+            nn.Conv2d(1, c1, 3, padding=1),
+            nn.ReLU(),
+            pool_cls(2),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.ReLU(),
+            pool_cls(2),
+            nn.Flatten(),
+        )
+        n_flat = c2 * (side // 4) ** 2
+        self.classifier = nn.Sequential(
+            nn.Linear(n_flat, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 (LeCun et al., 1998) adapted to 28x28 input.
+
+    The first 5x5 convolution gets padding 2 so a 28x28 image plays the role of the original 32x32 input
+    (a common adaptation); tanh activations and average pooling as in the original, followed by the
+    120-84 fully connected layers.
+
+    Parameters
+    ----------
+    n_classes : int, default=36
+        Number of output logits.
+    n_features : int, default=784
+        Pixels per input row; reshaped to a square image (at least 12x12 after zero-padding).
+    """
+
+    def __init__(self, n_classes: int = 36, n_features: int = 784):
+        super().__init__()
+        _check_positive(n_classes=n_classes, n_features=n_features)
+        side = image_side(n_features, min_side=12)
+        after = ((side // 2) - 4) // 2  # conv5(pad 2) keeps side, pool halves, conv5 trims 4, pool halves
+        self.features = nn.Sequential(
+            _AsImage(n_features, side),
+            nn.Conv2d(1, 6, 5, padding=2),
+            nn.Tanh(),
+            nn.AvgPool2d(2),
+            nn.Conv2d(6, 16, 5),
+            nn.Tanh(),
+            nn.AvgPool2d(2),
+            nn.Flatten(),
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(16 * after * after, 120),
+            nn.Tanh(),
+            nn.Linear(120, 84),
+            nn.Tanh(),
+            nn.Linear(84, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))

@@ -1,0 +1,31 @@
+"""The report: matplotlib figures and one self-contained ``report.html`` built from a run folder alone."""
+
+from ._build import build_report, render_report
+from ._load import RunFolder, load_run
+from ._plots import (
+    plot_class_counts,
+    plot_confusion_matrix,
+    plot_image_gallery,
+    plot_image_rows,
+    plot_mcnemar,
+    plot_model_comparison,
+    plot_sample_grid,
+    plot_training_curves,
+    plot_weight_maps,
+)
+
+__all__ = [
+    "RunFolder",
+    "build_report",
+    "load_run",
+    "plot_class_counts",
+    "plot_confusion_matrix",
+    "plot_image_gallery",
+    "plot_image_rows",
+    "plot_mcnemar",
+    "plot_model_comparison",
+    "plot_sample_grid",
+    "plot_training_curves",
+    "plot_weight_maps",
+    "render_report",
+]

@@ -1,0 +1,174 @@
+"""``run_compare``: train several models on one split, score them on the untouched test split."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from ..data._dataset import Dataset
+from ..evaluation._run_folder import (
+    RunWriter,
+    aligned_proba,
+    check_dataset,
+    class_set_name,
+    default_command,
+    prepare_run_dir,
+)
+from ..models._fitting import fit_with_validation
+from ._configure import build_models
+from ._interrupt import CompareInterrupted, _CtrlC, _SigintWatch
+
+
+def finish_run(writer: RunWriter, status: str, report: bool) -> Path:
+    """Write the final ``results.json`` and, with ``report``, the HTML report; return the run folder."""
+    run_dir = writer.finish(status)
+    if report and writer.results["models"]:
+        from ..report import build_report  # matplotlib loads only when a run finishes
+
+        build_report(run_dir)
+    return run_dir
+
+
+def _timed_fit(model: BaseEstimator, X, y, X_val=None, y_val=None) -> float:
+    """Fit, passing the validation split when the model's ``fit`` takes it; return the seconds taken."""
+    start = time.perf_counter()
+    fit_with_validation(model, X, y, X_val, y_val)
+    return time.perf_counter() - start
+
+
+
+ModelStart = Callable[[str, int, int], None]
+ModelEnd = Callable[[str, dict], None]
+
+
+def run_settings(models: list[str], dataset: Dataset, max_epochs: int | None, device: str | None, seed: int,
+                 overrides: Mapping[str, Mapping[str, Any]] | None, save_models: bool) -> dict:
+    """The ``settings`` record of ``results.json``."""
+    return {
+        "models": models,
+        "classes": class_set_name(dataset.classes),
+        "per_class": dataset.provenance.get("per_class"),
+        "split": dataset.provenance.get("split"),
+        "data_seed": dataset.provenance.get("seed"),
+        "max_epochs": max_epochs,
+        "device": device,
+        "seed": seed,
+        "overrides": {k: dict(v) for k, v in (overrides or {}).items()},
+        "save_models": save_models,
+    }
+
+
+def run_compare(
+    models: Sequence[str] | Mapping[str, BaseEstimator],
+    dataset: Dataset,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    max_epochs: int | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    save_models: bool = False,
+    verbose: int = 0,
+    n_resamples: int = 1000,
+    report: bool = True,
+    command: str | None = None,
+    on_model_start: ModelStart | None = None,
+    on_model_end: ModelEnd | None = None,
+) -> Path:
+    """Train each model, score it on the test split and write the run folder.
+
+    Parameters
+    ----------
+    models : sequence of str or mapping of name to estimator
+        Registry names (``hwr_eval.list_models()``), or your own estimators by name.
+    dataset : Dataset
+        From :func:`hwr_eval.load_dataset`. PyTorch models fit on the training split and stop early on
+        the validation split; the baselines fit on the training split; all are scored on the test split.
+    out_dir : path, optional
+        Run folder to create (must be new or empty). Default: ``reports/compare-<timestamp>``.
+    max_epochs, device : optional
+        Set on every model that has these parameters; None keeps the models' defaults.
+    seed : int, default=0
+        ``random_state`` of every model that has one, and the seed of the bootstrap intervals.
+    overrides : mapping of model name to {param: value}, optional
+        Extra parameters per model; short names are resolved by ``hwr_eval.models.resolve_params``.
+    save_models : bool, default=False
+        Also write ``models/<name>.joblib``.
+    verbose : int, default=0
+        Passed to the PyTorch models (1 prints one line per epoch).
+    n_resamples : int, default=1000
+        Bootstrap resamples of the accuracy interval.
+    report : bool, default=True
+        Also build ``report.html`` (``hwr-eval report RUN_DIR`` can build it later).
+    command : str, optional
+        Recorded in ``results.json``; default: the command line or a summary of this call.
+    on_model_start, on_model_end : callable, optional
+        Progress hooks: ``on_model_start(name, index, total)`` and ``on_model_end(name, record)`` where
+        ``record`` is the model's entry in ``results.json``.
+
+    Returns
+    -------
+    Path
+        The run folder.
+
+    Raises
+    ------
+    HwrError
+        Unknown model or parameter, unwritable output folder; raised before any training.
+    CompareInterrupted
+        On Ctrl-C, after writing the finished models' results with status ``"incomplete"``.
+    """
+    names = list(models)
+    estimators = build_models(
+        models, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed, verbose=verbose
+    )
+    settings = run_settings(list(estimators), dataset, max_epochs, device, seed, overrides, save_models)
+    if command is None:
+        command = default_command("compare", models=names, max_epochs=max_epochs, device=device, seed=seed)
+    check_dataset(dataset)
+    run_dir, created = prepare_run_dir(out_dir, "compare")
+    writer = RunWriter(run_dir, dataset, "compare", settings, command)
+    try:
+        writer.write_test_set()
+        writer.write_results()
+        total = len(estimators)
+        for i, (name, model) in enumerate(estimators.items()):
+            if on_model_start is not None:
+                on_model_start(name, i, total)
+            with _SigintWatch() as ctrl_c:
+                fit_time = _timed_fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+            if ctrl_c.fired:  # caught and swallowed somewhere inside fit: the model did not finish
+                raise _CtrlC
+            start = time.perf_counter()
+            y_pred = np.asarray(model.predict(dataset.X_test)).astype(str)
+            predict_time = time.perf_counter() - start
+            proba = aligned_proba(model, dataset.X_test, dataset.classes)
+            record = writer.add_model(
+                name,
+                model,
+                fit_time=fit_time,
+                predict_time=predict_time,
+                y_pred=y_pred,
+                proba=proba,
+                seed=seed,
+                save_model=save_models,
+                n_resamples=n_resamples,
+            )
+            if on_model_end is not None:
+                on_model_end(name, record)
+    except (KeyboardInterrupt, _CtrlC):
+        finish_run(writer, "incomplete", report)
+        raise CompareInterrupted(run_dir, list(writer.results["models"])) from None
+    except BaseException:
+        # Nothing worth keeping yet: leave no folder behind rather than a run without results.
+        if created and not writer.results["models"]:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return finish_run(writer, "complete", report)

@@ -1,0 +1,75 @@
+"""``run_cv``: stratified k-fold cross-validation of several models on the training and validation splits."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.model_selection import StratifiedKFold, cross_validate
+
+from ..data._dataset import Dataset
+from ..errors import HwrError
+from ._compare import ModelStart
+from ._configure import build_models
+from ._interrupt import _CtrlC, _SigintWatch
+
+CV_SCORING = ("accuracy", "balanced_accuracy", "f1_macro")
+
+
+def run_cv(
+    models: Sequence[str] | Mapping[str, BaseEstimator],
+    dataset: Dataset,
+    *,
+    folds: int = 5,
+    scoring: Sequence[str] = CV_SCORING,
+    n_jobs: int | None = None,
+    max_epochs: int | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    on_model_start: ModelStart | None = None,
+) -> pd.DataFrame:
+    """Stratified k-fold ``cross_validate`` of each model on the training and validation splits together.
+
+    The test split stays untouched. Returns one row per model with ``<metric>_mean`` and
+    ``<metric>_std`` for every scorer, plus fit and score times.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, even when a model's ``fit`` swallowed it: no mean over half-trained folds is returned.
+    """
+    estimators = build_models(models, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed, verbose=0)
+    X = np.concatenate([dataset.X_train, dataset.X_val])
+    y = np.concatenate([np.asarray(dataset.y_train), np.asarray(dataset.y_val)])
+    n_min = int(pd.Series(y).value_counts().min())
+    if folds < 2 or folds > n_min:
+        raise HwrError(f"--folds {folds}: needs 2 to {n_min} folds (the rarest class has {n_min} images)")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    rows = {}
+    for i, (name, model) in enumerate(estimators.items()):
+        if on_model_start is not None:
+            on_model_start(name, i, len(estimators))
+        # skorch ends fit early on Ctrl-C and returns normally; the watch notices, so the scores of
+        # half-trained folds are never averaged and reported.
+        try:
+            with _SigintWatch() as ctrl_c:
+                scores = cross_validate(
+                    model, X, y, cv=splitter, scoring=list(scoring), n_jobs=n_jobs, error_score="raise"
+                )
+        except _CtrlC:
+            raise KeyboardInterrupt from None
+        if ctrl_c.fired:
+            raise KeyboardInterrupt
+        row = {}
+        for metric in [*scoring, "fit_time", "score_time"]:
+            values = scores[f"test_{metric}" if metric in scoring else metric]
+            row[f"{metric}_mean"] = float(np.mean(values))
+            row[f"{metric}_std"] = float(np.std(values))
+        rows[name] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.name = "model"
+    return frame

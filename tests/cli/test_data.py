@@ -1,0 +1,139 @@
+"""``hwr-eval data info | show | fetch``: bad input gives one line and exit 2; real data gives tables and figures."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from hwr_eval.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _assert_one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error:")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    assert "Traceback" not in result.output
+
+
+def _truncated_gzip(folder, data_files):
+    data_files.mnist(folder)
+    path = folder / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    return ("train-images-idx3-ubyte.gz", "truncated gzip")
+
+
+def _wrong_magic(folder, data_files):
+    data_files.mnist(folder)
+    (folder / "t10k-images-idx3-ubyte.gz").unlink()
+    (folder / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x02" + b"\x00" * 100)  # a labels-like header
+    return ("t10k-images-idx3-ubyte", "2 dimensions, expected 3")
+
+
+def _bad_magic_bytes(folder, data_files):
+    data_files.mnist(folder)
+    (folder / "train-labels-idx1-ubyte.gz").write_bytes(b"PK\x03\x04 not idx at all")
+    return ("train-labels-idx1-ubyte.gz", "bad magic")
+
+
+def _csv_wrong_columns(folder, data_files):
+    (folder / "mnist_train.csv").write_text("label,p1,p2\n1,0,0\n")
+    return ("mnist_train.csv", "3 columns, expected 785")
+
+
+def _labels_out_of_range(folder, data_files):
+    data_files.mnist(folder)
+    data_files.idx(folder / "train-labels-idx1-ubyte.gz", np.full(60, 10))
+    return ("train-labels-idx1-ubyte.gz", "label 10 out of range")
+
+
+def _non_numeric_pixels(folder, data_files):
+    path = data_files.csv(folder / "mnist_train.csv", [1, 2], np.zeros((2, 784), int), header=True)
+    path.write_text(path.read_text().replace("\n1,0,", "\n1,abc,", 1))
+    return ("mnist_train.csv", "non-numeric")
+
+
+def _empty_file(folder, data_files):
+    data_files.mnist(folder)
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(b"")
+    return ("t10k-labels-idx1-ubyte.gz", "empty file")
+
+
+@pytest.mark.parametrize("make_bad", [_truncated_gzip, _wrong_magic, _bad_magic_bytes, _csv_wrong_columns,
+                                      _labels_out_of_range, _non_numeric_pixels, _empty_file])
+def test_bad_input_one_line_exit_2(tmp_path, data_files, make_bad, monkeypatch):
+    monkeypatch.setenv("HWR_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "data"
+    folder.mkdir()
+    fragments = make_bad(folder, data_files)
+    _assert_one_line_error(_run("data", "info", "--data", folder, "--classes", "digits"), *fragments)
+
+
+def test_missing_directory_exit_2(tmp_path):
+    _assert_one_line_error(_run("data", "info", "--data", tmp_path / "absent"), "absent", "missing directory")
+
+
+def test_unknown_classes_exit_2(tmp_path, data_files):
+    _assert_one_line_error(_run("data", "info", "--data", data_files.mnist(tmp_path), "--classes", "7"),
+                           "unknown classes '7'")
+
+
+def test_fetch_unknown_dataset_exit_2(tmp_path):
+    _assert_one_line_error(_run("data", "fetch", "--datasets", "cifar", "--dest", tmp_path), "cifar")
+
+
+def test_show_unwritable_out_exit_2(synthetic_env, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = _run("data", "show", "--out", blocker / "data.png", "--per-class", "5", "--classes", "digits",
+                  "--samples", "2")
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(blocker) in errors[0], result.stderr
+    assert "Traceback" not in result.output and blocker.read_text() == "x"
+
+
+def test_fetch_unwritable_dest_exit_2(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    _assert_one_line_error(_run("data", "fetch", "--datasets", "mnist", "--dest", blocker / "data"), str(blocker))
+
+
+def test_info_on_real_data(real_data_dir, monkeypatch):
+    from hwr_eval.cli import _common as cli
+
+    monkeypatch.setattr(cli.console, "width", 200)  # full checksums on one line
+    result = _run("data", "info", "--data", real_data_dir)
+    assert result.exit_code == 0, result.output
+    assert "data: " in result.stderr and "MNIST" in result.stderr and "FEMNIST" in result.stderr
+    out = result.stdout
+    assert "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609" in out
+    assert "femnist_leaf_letters.npz" in out
+    row = next(line for line in out.splitlines() if line.strip("│ ").startswith("7 "))
+    assert [int(v) for v in row.replace("│", " ").split()[1:]] == [1240, 560, 200, 2000]
+
+
+def test_show_writes_both_figures(real_data_dir, tmp_path):
+    out = tmp_path / "figs" / "data.png"
+    result = _run("data", "show", "--data", real_data_dir, "--out", out, "--samples", "4")
+    assert result.exit_code == 0, result.output
+    grid, counts = Image.open(out), Image.open(tmp_path / "figs" / "data-counts.png")
+    assert grid.size[1] > grid.size[0]  # one row per class: tall
+    assert counts.size[0] > counts.size[1]
+    assert not list(out.parent.glob(".*tmp*"))
+
+
+def test_synthetic_fallback_is_announced_loudly(tmp_path, monkeypatch):
+    monkeypatch.delenv("HWR_DATA", raising=False)
+    monkeypatch.setenv("HWR_CACHE", str(tmp_path))
+    result = _run("data", "info", "--per-class", "5", "--classes", "digits")
+    assert result.exit_code == 0, result.output
+    assert "SYNTHETIC" in result.stderr and "WARNING" in result.stderr

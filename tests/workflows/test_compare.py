@@ -1,0 +1,190 @@
+"""run_compare / run_grid / run_cv: the run folder they write and what it says."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from hwr_eval.errors import HwrError
+from hwr_eval.models import make_model
+from hwr_eval.workflows import CompareInterrupted, run_compare, run_cv, run_grid
+
+
+def test_compare_writes_the_run_folder(small_synthetic, tmp_path, check_run_folder):
+    out = tmp_path / "run"
+    started, ended = [], []
+    run_dir = run_compare(
+        ["knn", "logreg", "linear"],
+        small_synthetic,
+        out,
+        max_epochs=2,
+        seed=0,
+        overrides={"logreg": {"C": 0.5}},
+        save_models=True,
+        n_resamples=200,
+        on_model_start=lambda name, i, n: started.append((name, i, n)),
+        on_model_end=lambda name, rec: ended.append(name),
+    )
+    assert run_dir == out
+    results = check_run_folder(run_dir, small_synthetic)
+    assert results["status"] == "complete" and results["kind"] == "compare"
+    assert results["data"]["synthetic"] is True
+    assert results["settings"]["overrides"] == {"logreg": {"C": 0.5}}
+    assert results["settings"]["classes"] == "36" and results["settings"]["max_epochs"] == 2
+    assert started == [("knn", 0, 3), ("logreg", 1, 3), ("linear", 2, 3)] and ended == ["knn", "logreg", "linear"]
+    models = results["models"]
+    assert models["logreg"]["params"]["C"] == 0.5
+    assert models["knn"]["history"] is None
+    history = models["linear"]["history"]
+    assert history and len(history) <= 2 and history[0]["epoch"] == 1
+    assert models["logreg"]["n_parameters"] == 785 * len(small_synthetic.classes)
+    weights = np.load(run_dir / models["logreg"]["files"]["weights"])
+    assert weights.shape == (len(small_synthetic.classes), 28, 28)
+    assert models["knn"]["files"]["weights"] is None
+    # Saved models reproduce the saved predictions.
+    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    for name in models:
+        model = joblib.load(run_dir / models[name]["files"]["model"])
+        assert list(model.predict(small_synthetic.X_test)) == list(preds[name])
+    report = (run_dir / "report.html").read_text()
+    assert all(name in report for name in models)
+    p = np.array(results["mcnemar"]["p_value"])
+    assert p.shape == (3, 3) and np.allclose(p, p.T) and np.all((p >= 0) & (p <= 1))
+
+
+class _Interrupting(ClassifierMixin, BaseEstimator):
+    """Stands for a user pressing Ctrl-C while this model trains."""
+
+    def fit(self, X, y):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path, check_run_folder):
+    out = tmp_path / "run"
+    models = {"knn": make_model("knn"), "slow": _Interrupting(), "logreg": make_model("logreg")}
+    with pytest.raises(CompareInterrupted) as info:
+        run_compare(models, small_synthetic, out, n_resamples=100)
+    assert info.value.run_dir == out and info.value.finished == ["knn"]
+    results = check_run_folder(out, small_synthetic)
+    assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
+    assert not any(p.name.startswith(".") for p in out.rglob("*"))  # no temporary files left
+    assert (out / "report.html").exists()
+
+
+def test_ctrl_c_swallowed_by_the_model_still_stops(swallows_ctrl_c, small_synthetic, tmp_path, check_run_folder):
+    out = tmp_path / "run"
+    models = {"knn": make_model("knn"), "net": swallows_ctrl_c(), "logreg": make_model("logreg")}
+    with pytest.raises(CompareInterrupted):
+        run_compare(models, small_synthetic, out, n_resamples=100, report=False)
+    results = check_run_folder(out, small_synthetic)
+    assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_ctrl_c_during_grid_search_stops_it(swallows_ctrl_c, small_synthetic, tmp_path, monkeypatch):
+    import hwr_eval.workflows._grid as compare
+
+    monkeypatch.setattr(compare, "build_models", lambda names, **kw: {names[0]: swallows_ctrl_c()})
+    out = tmp_path / "grid"
+    with pytest.raises(KeyboardInterrupt):
+        run_grid("net", {"k": [1, 2, 3]}, small_synthetic, out, cv=2)
+    assert not out.exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_ctrl_c_during_cv_stops_it(swallows_ctrl_c, small_synthetic, monkeypatch):
+    import hwr_eval.workflows._cv as compare
+
+    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {"net": swallows_ctrl_c()})
+    # Without the guard the swallowed Ctrl-C would go unnoticed and a mean over cut-short folds returned.
+    with pytest.raises(KeyboardInterrupt):
+        run_cv(["net"], small_synthetic, folds=2)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_model_without_predict_proba_gets_a_report(small_synthetic, tmp_path):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.svm import LinearSVC
+
+    from hwr_eval.models import PixelScaler
+
+    run_dir = run_compare({"svc": make_pipeline(PixelScaler(), LinearSVC(C=0.01)), "knn": make_model("knn")},
+                          small_synthetic, tmp_path / "run", n_resamples=50)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["status"] == "complete"
+    assert results["models"]["svc"]["files"]["probabilities"] is None
+    assert not (run_dir / "probabilities" / "svc.npy").exists()
+    text = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert 'id="model-svc"' in text and "this model gives no probabilities" in text
+
+
+def test_bad_inputs_fail_before_any_file(small_synthetic, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(HwrError, match="unknown model 'nope'"):
+        run_compare(["knn", "nope"], small_synthetic, out)
+    with pytest.raises(HwrError, match="cnn"):
+        run_compare(["knn"], small_synthetic, out, overrides={"cnn": {"lr": 0.1}})
+    with pytest.raises(HwrError):
+        run_compare(["logreg"], small_synthetic, out, overrides={"logreg": {"no_such_param": 1}})
+    assert not out.exists()
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "results.json").write_text("{}")
+    with pytest.raises(HwrError, match="not empty"):
+        run_compare(["knn"], small_synthetic, tmp_path / "full")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(HwrError, match="is a file"):
+        run_compare(["knn"], small_synthetic, tmp_path / "afile")
+    with pytest.raises(HwrError, match="cannot write"):
+        run_compare(["knn"], small_synthetic, tmp_path / "afile" / "run")
+
+
+class _Broken(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        raise RuntimeError("broken model")
+
+
+def test_failing_fit_leaves_no_folder(small_synthetic, tmp_path):
+    out = tmp_path / "run"
+    with pytest.raises(HwrError, match="n_neighbors"):  # a bad value is caught before training
+        run_compare(["knn"], small_synthetic, out, overrides={"knn": {"n_neighbors": -3}})
+    assert not out.exists()
+    with pytest.raises(RuntimeError, match="broken"):
+        run_compare({"broken": _Broken()}, small_synthetic, out)
+    assert not out.exists()
+
+
+def test_grid_searches_then_scores_best_on_test(small_synthetic, tmp_path, check_run_folder):
+    run_dir = run_grid("logreg", {"C": [0.01, 1.0]}, small_synthetic, tmp_path / "grid", cv=2, n_resamples=100,
+                       report=False)
+    results = check_run_folder(run_dir, small_synthetic)
+    assert results["kind"] == "grid" and list(results["models"]) == ["logreg"]
+    assert not (run_dir / "report.html").exists()
+    grid = results["grid"]
+    assert grid["cv"] == 2 and list(grid["best_params"].values())[0] in (0.01, 1.0)
+    cv_results = pd.read_csv(run_dir / "cv_results.csv")
+    assert len(cv_results) == 2 and cv_results["rank_test_score"].iloc[0] == 1
+    assert grid["best_score"] == pytest.approx(cv_results["mean_test_score"].max())
+    assert results["models"]["logreg"]["params"]["C"] == list(grid["best_params"].values())[0]
+
+
+def test_grid_rejects_impossible_folds(small_synthetic, tmp_path):
+    with pytest.raises(HwrError, match="train images"):
+        run_grid("knn", {"n_neighbors": [1, 3]}, small_synthetic, tmp_path / "g", cv=1000)
+    assert not (tmp_path / "g").exists()
+
+
+def test_cv_matches_scikit_learn(small_synthetic):
+    frame = run_cv(["knn"], small_synthetic, folds=3, seed=0)
+    X = np.concatenate([small_synthetic.X_train, small_synthetic.X_val])
+    y = np.concatenate([small_synthetic.y_train, small_synthetic.y_val])
+    expected = cross_val_score(make_model("knn"), X, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
+    assert frame.loc["knn", "accuracy_mean"] == pytest.approx(expected.mean())
+    assert frame.loc["knn", "accuracy_std"] == pytest.approx(expected.std())
+    assert {"balanced_accuracy_mean", "f1_macro_std", "fit_time_mean"} <= set(frame.columns)
