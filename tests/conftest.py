@@ -343,6 +343,31 @@ def _write_femnist(path: Path, labels: np.ndarray, writers: np.ndarray) -> Path:
     return path
 
 
+_EMNIST_LEGENDS = {"byclass": "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                   "balanced": "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabdefghnqrt"}
+
+
+def _write_emnist(folder: Path, split: str, chars: str, values: dict[str, int] | None = None, n_test: int = 1) -> Path:
+    """EMNIST IDX gz files (and mapping) whose images are filled with ``values[char]`` (default 255).
+
+    ``chars``: the characters written to the train part, in order (repeat one for more samples); the test
+    part gets the first ``n_test`` per character. ``letters`` labels 1-26 = a merged 'A'-'Z'.
+    """
+    values = values or {}
+    legend = _EMNIST_LEGENDS.get(split, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    offset = 1 if split == "letters" else 0
+    test_chars = "".join(c * n_test for c in dict.fromkeys(chars))
+    for part, part_chars in (("train", chars), ("test", test_chars)):
+        images = np.stack([np.full((28, 28), values.get(c, 255), np.uint8) for c in part_chars])
+        images[:, :3, :3] = 0  # a corner of background, like real ink on black
+        _write_idx(folder / f"emnist-{split}-{part}-images-idx3-ubyte.gz", images)
+        _write_idx(folder / f"emnist-{split}-{part}-labels-idx1-ubyte.gz",
+                   np.array([legend.index(c) + offset for c in part_chars]))
+    if split != "letters":
+        (folder / f"emnist-{split}-mapping.txt").write_text("".join(f"{i} {ord(c)}\n" for i, c in enumerate(legend)))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def make_run_dir():
     """Factory fixture: ``make_run_dir(tmp_path, models=..., synthetic=..., status=...)`` -> run folder."""
@@ -351,9 +376,10 @@ def make_run_dir():
 
 @pytest.fixture(scope="session")
 def data_files():
-    """Writers of tiny files in the real formats: ``idx``, ``mnist``, ``csv``, ``femnist``, ``digit_images``."""
+    """Writers of tiny files in the real formats: ``idx``, ``mnist``, ``csv``, ``femnist``, ``emnist``,
+    ``digit_images``."""
     return types.SimpleNamespace(idx=_write_idx, mnist=_write_mnist, csv=_write_csv, femnist=_write_femnist,
-                                 digit_images=_digit_images)
+                                 emnist=_write_emnist, digit_images=_digit_images)
 
 
 # ---------------------------------------------------------------------------------------------------------

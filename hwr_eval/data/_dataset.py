@@ -2,7 +2,7 @@
 
 :func:`load_dataset` finds the data (argument, ``$HWR_DATA``, the user cache, else a synthetic demo set),
 picks the best source for each group of classes (digits: MNIST; uppercase letters: Kaggle A-Z, then
-EMNIST, then FEMNIST), normalises the sources that need it, caps each class at ``per_class`` samples and
+EMNIST byclass, then FEMNIST; see :mod:`._sources`), normalises the sources that need it, caps each class at ``per_class`` samples and
 splits. Results are cached on disk, keyed by the data folder (provenance names its files), the source
 files' sha256 and the parameters, so a second load only reads one uncompressed ``.npz``.
 """
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import string
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,15 +23,20 @@ from ._cache import _key, _load_npz, _save_npz, sha256_cached
 from ._fetch import cache_dir, data_cache_dir
 from ._normalize import normalize_images
 from ._readers import ImageSet
+from ._sources import (
+    CLASS_SET_GROUPS,
+    CLASS_SETS,
+    GROUP_CLASSES,
+    SOURCES,
+    Choice,
+    _Source,
+    mixed_case_warning,
+    plan_sources,
+)
 
 # Bump when readers, normalisation or the protocol change: old cache entries are then ignored.
-CACHE_VERSION = "2"
-CLASS_SETS = {
-    "36": string.digits + string.ascii_uppercase,
-    "digits": string.digits,
-    "letters": string.ascii_uppercase,
-    "62": string.digits + string.ascii_uppercase + string.ascii_lowercase,
-}
+# 3: uppercase never from a case-merging source when another is present; provenance has source_choice.
+CACHE_VERSION = "3"
 SPLITS = ("random", "writer")
 FRACTIONS = (0.62, 0.28, 0.10)  # the study's protocol
 SYNTHETIC_PER_CLASS = 300  # rendering is the slow part; a demo set needs no more
@@ -53,7 +56,10 @@ class Dataset:
         Sorted: digits, then uppercase, then lowercase.
     provenance : dict
         ``synthetic``, ``data_dir``, ``sources`` (name, path, sha256, n_samples), ``classes``,
-        ``per_class``, ``split``, ``seed``, plus ``groups`` (which source gave which classes) and ``notes``.
+        ``per_class``, ``split``, ``seed``, plus ``groups`` (which source gave which classes), ``notes``,
+        ``class_set`` (the ``classes`` argument), ``source_choice`` (per group: source, reason, why,
+        ``mixed_case``, images per class available and used) and ``mixed_case_letters`` (None, or the
+        case-merging source the letters came from and whether that was asked for).
     """
 
     X_train: np.ndarray
@@ -82,48 +88,11 @@ class Dataset:
         if self.synthetic:
             return "SYNTHETIC demo data (rendered fonts, not handwriting): results say nothing about real data"
         groups = ", ".join(f"{g}: {s}" for g, s in self.provenance.get("groups", {}).items())
-        return f"{self.provenance.get('data_dir')} ({groups}; split={self.provenance.get('split')})"
+        mixed = " MIXED-CASE letters;" if self.provenance.get("mixed_case_letters") else ""
+        return f"{self.provenance.get('data_dir')} ({groups};{mixed} split={self.provenance.get('split')})"
 
 
-# --- sources ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Source:
-    name: str
-    reader: Callable[[Path], ImageSet | None]
-    names: tuple[str, ...]  # file names that reveal the source (without .gz)
-    normalize: bool = False  # needs NIST-style size normalisation
-
-    def files(self, directory: Path) -> list[Path]:
-        found = (readers.find_file(directory, name) for name in self.names)
-        return sorted({p for p in found if p is not None})
-
-
-_IDX = ("-images-idx3-ubyte", "-labels-idx1-ubyte")
-SOURCES = {
-    "MNIST": _Source("MNIST", readers.read_mnist, tuple(n for names in readers.MNIST_FILES.values() for n in names)),
-    "Kaggle MNIST CSV": _Source("Kaggle MNIST CSV", readers.read_kaggle_mnist_csv, tuple(readers.KAGGLE_MNIST_CSV.values())),
-    "Kaggle A-Z": _Source("Kaggle A-Z", readers.read_kaggle_az_csv, (readers.KAGGLE_AZ_CSV,)),
-    **{
-        f"EMNIST {split}": _Source(
-            f"EMNIST {split}", lambda d, s=split: readers.read_emnist(d, s),
-            tuple(f"emnist-{split}-{p}{k}" for p in ("train", "test") for k in _IDX) + (f"emnist-{split}-mapping.txt",),
-        )
-        for split in readers.EMNIST_SPLITS
-    },
-    "FEMNIST": _Source("FEMNIST", readers.read_femnist_npz, (readers.FEMNIST_NPZ,), normalize=True),
-}
-# Best source first for each group of classes.
-PRIORITY = {
-    "digits": ("MNIST", "Kaggle MNIST CSV", "EMNIST byclass", "EMNIST balanced"),
-    "uppercase": ("Kaggle A-Z", "EMNIST letters", "EMNIST byclass", "EMNIST balanced", "FEMNIST"),
-    "lowercase": ("EMNIST byclass", "FEMNIST", "EMNIST balanced"),
-}
-GROUP_CLASSES = {"digits": string.digits, "uppercase": string.ascii_uppercase, "lowercase": string.ascii_lowercase}
-# Sources whose samples carry writer information (own writer-disjoint train/test, or writer ids).
-_WRITER_AWARE = {"MNIST", "Kaggle MNIST CSV", "EMNIST letters", "EMNIST byclass", "EMNIST balanced", "FEMNIST"}
-
+# --- sources ---------------------------------------------------------------------------------------------
 
 
 def _read_source(source: _Source, directory: Path, files: list[Path]) -> ImageSet:
@@ -168,25 +137,15 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def _plan(directory: Path, classes: str, split: str) -> dict[str, tuple[_Source, list[Path]]]:
-    """For each group of classes, the best source present in ``directory`` and its files."""
-    wanted = CLASS_SETS[classes]
-    plan = {}
-    for group, members in GROUP_CLASSES.items():
-        if not set(members) & set(wanted):
-            continue
-        for name in PRIORITY[group]:
-            if split == "writer" and name not in _WRITER_AWARE:
-                continue
-            files = SOURCES[name].files(directory)
-            if files:
-                plan[group] = (SOURCES[name], files)
-                break
-        else:
-            extra = " with writer information" if split == "writer" else ""
-            choices = ", ".join(PRIORITY[group])
-            raise DataError(f"{directory}: no source of {group}{extra} found (looked for {choices})")
-    return plan
+def _choice_record(choice: Choice, available: dict[str, int], used: dict[str, int]) -> dict:
+    """The provenance entry of one class group: source, why, and images per class available and used."""
+    def span(counts: dict[str, int]) -> dict[str, int]:
+        values = [counts.get(c, 0) for c in GROUP_CLASSES[choice.group] if c in available]
+        return {"min": min(values, default=0), "max": max(values, default=0)}
+
+    return {"source": choice.source.name, "reason": choice.reason, "why": choice.why,
+            "mixed_case": choice.mixed_case, "also_present": list(choice.also_present),
+            "available_per_class": span(available), "per_class": span(used)}
 
 
 # --- splitting ------------------------------------------------------------------------------------------
@@ -270,8 +229,10 @@ def load_dataset(
     data_dir : path-like, optional
         Folder with the data files (any mix of MNIST IDX, Kaggle CSVs, EMNIST IDX, FEMNIST npz). Default:
         ``$HWR_DATA``, then the user cache filled by ``hwr-eval data fetch``, then a synthetic demo set.
-    classes : {"36", "digits", "letters", "62"}, default="36"
+    classes : {"36", "digits", "letters", "62", "36-merged", "letters-merged"}, default="36"
         Digits and uppercase letters, digits only, uppercase only, or with lowercase letters too.
+        ``"*-merged"``: letters from EMNIST letters, whose 26 classes each hold both cases (labelled
+        'A'-'Z'); without it, letters never come from a case-merging source while another is present.
     per_class : int or None, default=2000
         At most this many images per class, chosen with ``seed``; None keeps all.
     split : {"random", "writer"}, default="random"
@@ -300,12 +261,12 @@ def load_dataset(
         plan, files_sha = None, {}
         key_payload = {"v": CACHE_VERSION, "synthetic": True, **params}
     else:
-        plan = _plan(directory, classes, split)
-        files_sha = {f: sha256_cached(f) for _, files in plan.values() for f in files}
+        plan = plan_sources(directory, classes, split)
+        files_sha = {f: sha256_cached(f) for choice in plan.values() for f in choice.files}
         # The folder is part of the key: provenance records data_dir and the files' paths, so an entry
         # made from a copy of the same files elsewhere must not be returned for this one.
         key_payload = {"v": CACHE_VERSION, "dir": str(directory.resolve()), "files": sorted(files_sha.values()),
-                       "groups": {g: s.name for g, (s, _) in plan.items()}, **params}
+                       "groups": {g: c.source.name for g, c in plan.items()}, **params}
     cache_path = cache_dir() / "datasets" / f"{_key(key_payload)}.npz"
     if cache:
         cached = _load_npz(cache_path)
@@ -317,10 +278,11 @@ def load_dataset(
     rng = np.random.default_rng(seed)
     pools: list[tuple[str, ImageSet, list[str]]] = []  # (source name, data, classes taken from it)
     notes: list[str] = []
+    available: dict[str, int] = {}  # images per class in the chosen sources, before the per-class cap
     if plan is None:
-        if classes == "62":
-            raise DataError("the synthetic demo set has no lowercase letters; use --classes 36/digits/letters "
-                            "or give real data with --data")
+        if "lowercase" in CLASS_SET_GROUPS[classes] or "merged letters" in CLASS_SET_GROUPS[classes]:
+            raise DataError(f"the synthetic demo set has no lowercase letters (--classes {classes}); use --classes "
+                            "36/digits/letters or give real data with --data")
         from ._synthetic import make_synthetic
 
         n_render = min(per_class or SYNTHETIC_PER_CLASS, SYNTHETIC_PER_CLASS)
@@ -331,14 +293,20 @@ def load_dataset(
     else:
         groups = {}
         by_source: dict[str, list[str]] = {}
-        for group, (source, _) in plan.items():
-            by_source.setdefault(source.name, []).extend(
+        for group, choice in plan.items():
+            by_source.setdefault(choice.source.name, []).extend(
                 c for c in GROUP_CLASSES[group] if c in CLASS_SETS[classes])
-            groups[group] = source.name
+            groups[group] = choice.source.name
+            if choice.mixed_case and choice.reason != "explicit":
+                notes.append(mixed_case_warning(choice.source.name))
         for name, wanted in by_source.items():
             source = SOURCES[name]
             data = _read_source(source, directory, source.files(directory))
-            present = [c for c in wanted if c in set(np.unique(data.labels))]
+            # Labels are case-sensitive characters: taking 'A'-'Z' from EMNIST byclass or FEMNIST never
+            # takes their lowercase 'a'-'z' samples.
+            uniq, n_per_label = np.unique(data.labels, return_counts=True)
+            available.update({str(c): int(n) for c, n in zip(uniq, n_per_label) if c in wanted})
+            present = [c for c in wanted if c in available]
             missing = sorted(set(wanted) - set(present))
             if missing:
                 notes.append(f"{name} has no samples of {''.join(missing)}: those classes are left out")
@@ -379,6 +347,11 @@ def load_dataset(
     orders = [rng.permutation(sum(len(lab) for lab in split_labels)) for split_labels in labels]
     X = [np.ascontiguousarray(np.concatenate(p).astype(np.uint8)[o]) for p, o in zip(parts, orders)]
     y = [np.concatenate(lab).astype("<U1")[o] for lab, o in zip(labels, orders)]
+    used_labels, used_counts = np.unique(np.concatenate(y), return_counts=True)
+    used_per_class = {str(c): int(n) for c, n in zip(used_labels, used_counts)}
+    choices = {} if plan is None else {g: _choice_record(c, available, used_per_class) for g, c in plan.items()}
+    mixed = next(({"source": c.source.name, "group": g, "explicit": c.reason == "explicit"}
+                  for g, c in (plan or {}).items() if c.mixed_case), None)
     provenance = {
         "synthetic": plan is None,
         "data_dir": None if directory is None else str(directory.resolve()),
@@ -387,7 +360,10 @@ def load_dataset(
         "validation_writer_disjoint": val_disjoint if split == "writer" else None,
         "notes": notes,
         **params,
+        "class_set": classes,
         "classes": all_classes,
+        "source_choice": choices,
+        "mixed_case_letters": mixed,
     }
     dataset = Dataset(X[0], y[0], X[1], y[1], X[2], y[2], classes=all_classes, provenance=provenance)
     if cache:

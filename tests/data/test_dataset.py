@@ -157,7 +157,8 @@ def _letter_dirs(tmp_path, data_files, with_kaggle=True, with_emnist=True):
 
 
 @pytest.mark.parametrize(("kaggle", "emnist", "expected"), [
-    (True, True, "Kaggle A-Z"), (False, True, "EMNIST letters"), (False, False, "FEMNIST")])
+    # EMNIST letters merges cases: the uppercase-only FEMNIST goes first (tests/data/test_sources.py).
+    (True, True, "Kaggle A-Z"), (False, True, "FEMNIST"), (False, False, "FEMNIST")])
 def test_letter_source_priority(tmp_path, data_files, kaggle, emnist, expected):
     folder = _letter_dirs(tmp_path, data_files, with_kaggle=kaggle, with_emnist=emnist)
     data = load_dataset(folder, per_class=2)
