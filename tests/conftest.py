@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
+import importlib.machinery
+import io
 import json
 import os
 import signal
+import sys
 import types
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -380,6 +385,72 @@ def data_files():
     ``digit_images``."""
     return types.SimpleNamespace(idx=_write_idx, mnist=_write_mnist, csv=_write_csv, femnist=_write_femnist,
                                  emnist=_write_emnist, digit_images=_digit_images)
+
+
+class FakeKaggleApi:
+    """Stand-in for ``kaggle.api.kaggle_api_extended.KaggleApi``: writes ``payload`` where the real one would.
+
+    Class attributes set the behaviour (the fixture resets them): ``auth_error`` / ``error`` are raised by
+    ``authenticate`` / ``dataset_download_files``; ``interrupt`` writes half the file, then raises
+    KeyboardInterrupt; ``zipped`` leaves the file in a zip archive as a download without unzip would.
+    """
+
+    payload = b""
+    filename = "A_Z Handwritten Data.csv"
+    auth_error: BaseException | None = None
+    error: BaseException | None = None
+    interrupt = False
+    zipped = False
+    calls: list = []
+
+    def authenticate(self):
+        self.calls.append(("authenticate",))
+        if self.auth_error is not None:
+            raise self.auth_error
+
+    def dataset_download_files(self, dataset, path=None, force=False, quiet=True, unzip=False):
+        self.calls.append(("dataset_download_files", dataset, Path(path), unzip))
+        if self.error is not None:
+            raise self.error
+        target = Path(path) / self.filename
+        if self.interrupt:
+            target.write_bytes(self.payload[: len(self.payload) // 2])
+            raise KeyboardInterrupt
+        if self.zipped:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as zf:
+                zf.writestr(self.filename, self.payload)
+            (Path(path) / "az-handwritten-alphabets-in-csv-format.zip").write_bytes(buffer.getvalue())
+        else:
+            target.write_bytes(self.payload)
+
+
+@pytest.fixture
+def fake_kaggle(monkeypatch, tmp_path):
+    """The ``kaggle`` package replaced by :class:`FakeKaggleApi` (no network), with credentials in the
+    environment, ``HOME`` in a temporary folder and ``KAGGLE_AZ`` pointing at the stand-in's small CSV."""
+    from hwr_eval.data import _kaggle
+
+    csv = _write_csv(tmp_path / "kaggle-payload" / "az.csv", np.arange(52) % 26, np.full((52, 784), 230), header=False)
+    api = type("KaggleApi", (FakeKaggleApi,), {"payload": csv.read_bytes(), "calls": []})
+    package = types.ModuleType("kaggle")
+    package.__spec__ = importlib.machinery.ModuleSpec("kaggle", None, is_package=True)
+    package.__path__ = []
+    package.api = types.ModuleType("kaggle.api")
+    package.api.kaggle_api_extended = types.ModuleType("kaggle.api.kaggle_api_extended")
+    package.api.kaggle_api_extended.KaggleApi = api
+    for name, module in (("kaggle", package), ("kaggle.api", package.api),
+                         ("kaggle.api.kaggle_api_extended", package.api.kaggle_api_extended)):
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "0123456789abcdef")
+    resource = _kaggle.KaggleFile(_kaggle.KAGGLE_AZ.dataset, _kaggle.KAGGLE_AZ.filename, len(api.payload),
+                                  hashlib.sha256(api.payload).hexdigest())
+    monkeypatch.setattr(_kaggle, "KAGGLE_AZ", resource)
+    return api
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape as rich_escape
 
 from ..errors import HwrError
 
@@ -100,7 +101,9 @@ DataOpt = Annotated[
                  "Default: $HWR_DATA, then the fetch cache, then a synthetic demo set.",
                  file_okay=False, show_default=False),
 ]
-ClassesOpt = Annotated[str, typer.Option("--classes", help="Class set: 36, digits, letters or 62.")]
+ClassesOpt = Annotated[str, typer.Option(
+    "--classes", help="Class set: 36, digits, letters or 62 (letters are uppercase-only unless no such source "
+    "is present); 36-merged or letters-merged for EMNIST letters' case-merged classes.")]
 PerClassOpt = Annotated[
     int | None, typer.Option("--per-class", help="At most this many images per class (0 = all).", min=0)
 ]
@@ -131,3 +134,10 @@ def announce_data(dataset) -> None:
         )
     else:
         err_console.print(f"data: {dataset.describe()}", highlight=False, markup=False)
+    mixed = dataset.provenance.get("mixed_case_letters")
+    if mixed and not mixed.get("explicit"):
+        note = next((n for n in dataset.provenance.get("notes", []) if n.startswith("MIXED-CASE")), "MIXED-CASE letters")
+        err_console.print(f"[bold red]WARNING:[/] {rich_escape(note)}", highlight=False)
+    elif mixed:
+        err_console.print(f"note: letters are {mixed['source']}'s case-merged classes ('A' = A or a), as asked",
+                          highlight=False, markup=False)

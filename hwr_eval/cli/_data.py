@@ -30,7 +30,7 @@ def data_info(
     split: SplitOpt = "random",
     seed: SeedOpt = 0,
 ) -> None:
-    """Per-class counts per split, the sources used and their sha256."""
+    """Per-class counts per split, the source of each class group and why, the files and their sha256."""
 
     dataset = load_data_for_cli(data, classes, per_class, split, seed)
     counts = dataset.counts()
@@ -51,9 +51,30 @@ def data_info(
         name = Path(src["path"]).name if src["path"] else "-"
         sources.add_row(src["name"], name, str(src["sha256"] or "-"), str(src["n_samples"]))
     console.print(f"data folder: {dataset.provenance['data_dir'] or '(none: synthetic)'}", highlight=False)
+    console.print(_source_choice_table(dataset.provenance))
     console.print(sources)
     for note in dataset.provenance.get("notes", []):
         console.print(f"note: {note}", highlight=False, markup=False)
+
+
+def _source_choice_table(provenance: dict) -> Table:
+    """Per class group: the source chosen, why, and the images per class it has and gives."""
+    table = Table(title="Source per class group")
+    for column in ("group", "source", "why", "images per class (available -> used)"):
+        table.add_column(column, overflow="fold", justify="right" if column.startswith("images") else "left")
+    choices = provenance.get("source_choice") or {}
+    if not choices:  # the synthetic demo set
+        table.add_row("all", "synthetic", "no real data found", "-")
+
+    def span(counts: dict) -> str:
+        return str(counts["min"]) if counts["min"] == counts["max"] else f"{counts['min']}-{counts['max']}"
+
+    for group, choice in choices.items():
+        style = "bold red" if choice.get("mixed_case") and choice.get("reason") != "explicit" else None
+        why = choice["why"] + (f"; also present: {', '.join(choice['also_present'])}" if choice.get("also_present") else "")
+        table.add_row(group, choice["source"], why,
+                      f"{span(choice['available_per_class'])} -> {span(choice['per_class'])}", style=style)
+    return table
 
 
 @data_app.command("show")
@@ -91,14 +112,24 @@ def data_show(
 @data_app.command("fetch")
 @user_errors
 def data_fetch(
-    datasets: Annotated[str, typer.Option("--datasets", help="Comma-separated: mnist, emnist.")] = "mnist,emnist",
+    names: Annotated[list[str] | None, typer.Argument(
+        help="Datasets: mnist, emnist (public mirrors), kaggle (the study's Kaggle A-Z uppercase letters; needs "
+        "`pip install kaggle` and Kaggle credentials in ~/.kaggle/kaggle.json or KAGGLE_USERNAME/KAGGLE_KEY).",
+        show_default=False, metavar="NAMES")] = None,
+    datasets: Annotated[str | None, typer.Option(
+        "--datasets", help="Comma-separated, like NAMES. Default: mnist,emnist.", show_default=False)] = None,
     dest: Annotated[Path | None, typer.Option("--dest", help="Target folder (default: the user cache, "
                                                  "$HWR_CACHE/data).", file_okay=False, show_default=False)] = None,
 ) -> None:
-    """Download MNIST and EMNIST from public mirrors into the cache (checksum-verified, resumable)."""
-    from ..data import data_cache_dir, fetch
+    """Download datasets into the cache, checksum-verified: MNIST and EMNIST by default, or Kaggle A-Z."""
+    from ..data import KAGGLE_AZ, data_cache_dir, fetch
 
-    names = [n.strip().lower() for n in datasets.split(",") if n.strip()]
-    files = fetch(names, dest=dest)
-    console.print(f"{len(files)} files ready in {dest or data_cache_dir()}", highlight=False)
+    given = [*(names or []), *((datasets or "").split(","))]
+    wanted = list(dict.fromkeys(n.strip().lower() for n in given if n.strip())) or ["mnist", "emnist"]
+    folder = dest or data_cache_dir()
+    files = fetch(wanted, dest=dest)
+    console.print(f"{len(files)} files ready in {folder}", highlight=False)
+    if "emnist" in wanted and "kaggle" not in wanted and not (folder / KAGGLE_AZ.filename).is_file():
+        console.print("uppercase letters will come from EMNIST byclass; for the study's own Kaggle A-Z letters run "
+                      "`hwr-eval data fetch kaggle` (needs a Kaggle account)", highlight=False, markup=False)
 

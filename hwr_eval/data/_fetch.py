@@ -1,5 +1,7 @@
 """``hwr-eval data fetch``: download MNIST and EMNIST into the user cache, verified and resumable.
 
+``kaggle`` (the study's Kaggle A-Z letters) goes through the ``kaggle`` package instead: see :mod:`._kaggle`.
+
 Files go to ``cache_dir() / "data"`` (``$HWR_CACHE``, else ``$XDG_CACHE_HOME/hwr-eval``, else
 ``~/.cache/hwr-eval``), where :func:`hwr_eval.load_dataset` looks when no data directory is given.
 A download is written to ``<name>.part`` and resumed with an HTTP Range request after an interruption;
@@ -23,6 +25,7 @@ from pathlib import Path
 from ..errors import DataError
 
 CHUNK = 1 << 20
+KAGGLE = "kaggle"
 
 
 def cache_dir() -> Path:
@@ -173,7 +176,8 @@ def fetch(
     Parameters
     ----------
     names : sequence of str
-        Keys of ``resources``: ``"mnist"``, ``"emnist"``.
+        Keys of ``resources``: ``"mnist"``, ``"emnist"``; ``"kaggle"`` downloads Kaggle A-Z through the
+        ``kaggle`` package and the user's Kaggle credentials (:func:`~hwr_eval.data.fetch_kaggle`).
     dest : path-like, optional
         Target folder.
     resources : dict, optional
@@ -190,11 +194,14 @@ def fetch(
 
     resources = RESOURCES if resources is None else resources
     dest = Path(dest) if dest is not None else data_cache_dir()
-    unknown = [n for n in names if n not in resources]
+    known = {**resources, KAGGLE: []} if KAGGLE not in resources else resources
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise DataError(f"unknown dataset {unknown[0]!r} to fetch; choose from {', '.join(resources)}")
+        raise DataError(f"unknown dataset {unknown[0]!r} to fetch; choose from {', '.join(known)}")
     dest.mkdir(parents=True, exist_ok=True)
     got: list[Path] = []
+    kaggle = KAGGLE in names and KAGGLE not in resources
+    names = [n for n in names if n != KAGGLE or not kaggle]
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     with Progress(*columns, disable=not progress, transient=False) as bar:
         for name in names:
@@ -231,6 +238,10 @@ def fetch(
                     target.unlink()
                 else:
                     got.append(target)
+    if kaggle:  # last: it needs credentials, the public mirrors do not
+        from ._kaggle import fetch_kaggle
+
+        got.append(fetch_kaggle(dest, progress=progress))
     return got
 
 
