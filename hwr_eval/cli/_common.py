@@ -133,11 +133,11 @@ def announce_data(dataset) -> None:
             highlight=False,
         )
     else:
-        err_console.print(f"data: {dataset.describe()}", highlight=False, markup=False)
+        err_console.print(f"data: {dataset.describe()}", highlight=False, markup=False, soft_wrap=True)
     mixed = dataset.provenance.get("mixed_case_letters")
     if mixed and not mixed.get("explicit"):
         note = next((n for n in dataset.provenance.get("notes", []) if n.startswith("MIXED-CASE")), "MIXED-CASE letters")
-        err_console.print(f"[bold red]WARNING:[/] {rich_escape(note)}", highlight=False)
+        err_console.print(f"[bold red]WARNING:[/] {rich_escape(note)}", highlight=False, soft_wrap=True)
     elif mixed:
         err_console.print(f"note: letters are {mixed['source']}'s case-merged classes ('A' = A or a), as asked",
-                          highlight=False, markup=False)
+                          highlight=False, markup=False, soft_wrap=True)

@@ -199,6 +199,9 @@ def data_record(dataset: Dataset) -> dict:
             "classes": list(dataset.classes),
             "sources": prov.get("sources", []),
             "counts": {col: {str(c): int(n) for c, n in counts[col].items()} for col in counts.columns},
+            # Which source gave each class group and why; set when the letters mix upper and lower case.
+            "source_choice": prov.get("source_choice", {}),
+            "mixed_case_letters": prov.get("mixed_case_letters"),
         }
     )
 

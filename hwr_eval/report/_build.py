@@ -31,6 +31,7 @@ code { font:13px/1.4 ui-monospace,"DejaVu Sans Mono",monospace; word-break:break
 .banner { margin:16px 0 0; padding:12px 16px; border-radius:6px; border:1px solid; font-size:15px; }
 .banner.synthetic { background:#fff4d6; border-color:#e0b54a; color:#5c4300; }
 .banner.incomplete { background:#fde3e1; border-color:#d9534f; color:#6b1a17; }
+.banner.mixed-case { background:#fff4d6; border-color:#e0b54a; color:#5c4300; }
 .cols { display:flex; flex-wrap:wrap; gap:24px; align-items:flex-start; }
 .cols > * { min-width:0; }
 figure { margin:8px 0; max-width:100%; }

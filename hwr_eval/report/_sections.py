@@ -24,6 +24,19 @@ def _banners(results: dict) -> str:
                    "was found, so these models were trained and tested on the generated demo set. The numbers "
                    "say nothing about handwriting; point <code>HWR_DATA</code> at real data or run "
                    "<code>hwr-eval data fetch</code>.</div>")
+    mixed = results["data"].get("mixed_case_letters")
+    if isinstance(mixed, dict):
+        source = esc(str(mixed.get("source")))
+        if mixed.get("explicit"):
+            out.append(f'<div class="banner mixed-case" role="note"><strong>Case-merged letters.</strong> As asked, '
+                       f"the letters come from {source}, whose classes each hold both cases ('A' is A or a): "
+                       "not comparable with uppercase-only results.</div>")
+        else:
+            out.append(f'<div class="banner mixed-case" role="alert"><strong>Mixed-case letters.</strong> No '
+                       f"uppercase-only source was found, so the letters come from {source}, whose 'A'-'Z' "
+                       "classes hold lowercase glyphs too: a different, harder task than uppercase letters. "
+                       "Run <code>hwr-eval data fetch emnist</code> (EMNIST byclass) or <code>hwr-eval data "
+                       "fetch kaggle</code> for uppercase-only letters.</div>")
     if results.get("status") != "complete":
         out.append(f'<div class="banner incomplete" role="alert"><strong>Incomplete run '
                    f"(status: {esc(str(results.get('status')))}).</strong> The run was interrupted; only the models "
@@ -62,6 +75,23 @@ def _summary_section(results: dict) -> str:
             f"<h3>Data sources</h3>{source_table}</section>")
 
 
+def _source_choice_html(data: dict) -> str:
+    """Which source gave each class group, why, and its images per class (``data.source_choice``)."""
+    choices = data.get("source_choice")
+    if not isinstance(choices, dict) or not choices:
+        return ""
+    rows = []
+    for group, c in choices.items():
+        if not isinstance(c, dict):
+            continue
+        used = c.get("per_class") or {}
+        have = c.get("available_per_class") or {}
+        rows.append([esc(str(group)), _text(c.get("source")), _text(c.get("why")),
+                     f"{_int(have.get('min'))}–{_int(have.get('max'))}", f"{_int(used.get('min'))}–{_int(used.get('max'))}"])
+    return html_table(["class group", "source", "why", "available per class", "used per class"], rows,
+                      numeric=[False, False, False, True, True], caption="Source per class group")
+
+
 def _data_section(run: RunFolder) -> str:
     counts = pd.DataFrame(run.results["data"]["counts"]).reindex(run.classes).fillna(0).astype(int)
     summary_rows = [[esc(str(split)), _int(col.sum()), _int(col.min()), esc(str(col.idxmin())), _int(col.max()),
@@ -82,7 +112,8 @@ def _data_section(run: RunFolder) -> str:
                                            title=f"Classes {block[0]}–{block[-1]}" if len(block) > 1 else f"Class {block[0]}"),
                     alt=f"Random test images of classes {block[0]} to {block[-1]}, one row per class.")
         for k, block in enumerate(blocks))
-    return (f'<section id="data"><h2>Data</h2>{chart}<div class="cols">{summary}'
+    return (f'<section id="data"><h2>Data</h2>{chart}{_source_choice_html(run.results["data"])}'
+            f'<div class="cols">{summary}'
             f"<details><summary>Images per class (table)</summary>{full}</details></div>"
             f'<h3>Sample images</h3><p class="note wide">Random images from the test split stored in this run '
             f'folder, up to eight per class.</p><div class="samples">{grids}</div></section>')

@@ -53,7 +53,7 @@ def run_settings(models: list[str], dataset: Dataset, max_epochs: int | None, de
     """The ``settings`` record of ``results.json``."""
     return {
         "models": models,
-        "classes": class_set_name(dataset.classes),
+        "classes": dataset.provenance.get("class_set") or class_set_name(dataset.classes),
         "per_class": dataset.provenance.get("per_class"),
         "split": dataset.provenance.get("split"),
         "data_seed": dataset.provenance.get("seed"),

@@ -1,5 +1,7 @@
 """``hwr-eval data info | show | fetch``: bad input gives one line and exit 2; real data gives tables and figures."""
 
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -137,3 +139,86 @@ def test_synthetic_fallback_is_announced_loudly(tmp_path, monkeypatch):
     result = _run("data", "info", "--per-class", "5", "--classes", "digits")
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.stderr and "WARNING" in result.stderr
+
+
+# --- which source gives which class group; `data fetch kaggle` ------------------------------------------
+
+
+def _group_rows(stdout):
+    """Rows of the "Source per class group" table: group -> the row's text."""
+    lines = stdout.split("Source per class group", 1)[1].split("Sources", 1)[0].splitlines()
+    rows = {}
+    for line in lines:
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if cells and cells[0] in ("digits", "uppercase", "merged letters"):
+            rows[cells[0]] = line
+    return rows
+
+
+def test_info_shows_source_reason_and_images_per_class(tmp_path, data_files, monkeypatch):
+    from hwr_eval.cli import _common as cli
+
+    monkeypatch.setattr(cli.console, "width", 300)
+    data_files.mnist(tmp_path)
+    data_files.emnist(tmp_path, "letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 3)
+    data_files.emnist(tmp_path, "byclass", "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 3 + "abcdefghijklmnopqrstuvwxyz" * 5)
+    result = _run("data", "info", "--data", tmp_path, "--per-class", "2")
+    assert result.exit_code == 0, result.output
+    rows = _group_rows(result.stdout)
+    assert "MNIST" in rows["digits"] and "best source present" in rows["digits"] and "8 -> 2" in rows["digits"]
+    upper = rows["uppercase"]
+    assert "EMNIST byclass" in upper and "best source present" in upper and "also present: EMNIST letters" in upper
+    assert "4 -> 2" in upper  # 3 train + 1 test uppercase samples per class; the lowercase ones are not counted
+    assert "MIXED-CASE" not in result.output
+
+
+def test_mixed_case_letters_are_announced_loudly(tmp_path, data_files, monkeypatch):
+    from hwr_eval.cli import _common as cli
+
+    monkeypatch.setattr(cli.console, "width", 300)
+    data_files.mnist(tmp_path)
+    data_files.emnist(tmp_path, "letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 2)
+    result = _run("data", "info", "--data", tmp_path, "--per-class", "2")
+    assert result.exit_code == 0, result.output
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("WARNING"))
+    assert "MIXED-CASE letters" in warning and "EMNIST letters" in warning and "data fetch kaggle" in warning
+    assert "MIXED-CASE" in result.stderr.splitlines()[0]  # the `data:` line says it too
+    assert "ONLY MIXED-CASE source present" in _group_rows(result.stdout)["uppercase"]
+    merged = _run("data", "info", "--data", tmp_path, "--per-class", "2", "--classes", "letters-merged")
+    assert merged.exit_code == 0, merged.output
+    assert "WARNING" not in merged.stderr and "case-merged classes ('A' = A or a), as asked" in merged.stderr
+    assert "asked for with --classes letters-merged" in _group_rows(merged.stdout)["merged letters"]
+
+
+def test_fetch_kaggle(fake_kaggle, tmp_path):
+    result = _run("data", "fetch", "kaggle", "--dest", tmp_path / "data")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "A_Z Handwritten Data.csv").read_bytes() == fake_kaggle.payload
+    assert "1 files ready" in result.stdout
+
+
+def test_fetch_kaggle_without_package_exit_2(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "kaggle", None)
+    _assert_one_line_error(_run("data", "fetch", "kaggle", "--dest", tmp_path), "pip install kaggle")
+    assert not list(tmp_path.iterdir())
+
+
+def test_fetch_kaggle_without_credentials_exit_2(fake_kaggle, tmp_path, monkeypatch):
+    monkeypatch.delenv("KAGGLE_KEY")
+    _assert_one_line_error(_run("data", "fetch", "kaggle", "--dest", tmp_path / "data"),
+                           "no Kaggle credentials", "kaggle.json", "KAGGLE_USERNAME")
+
+
+def test_fetch_kaggle_refused_or_mismatched_exit_2(fake_kaggle, tmp_path):
+    fake_kaggle.error = RuntimeError("401 Client Error: Unauthorized")
+    _assert_one_line_error(_run("data", "fetch", "kaggle", "--dest", tmp_path / "data"), "401", "run again")
+    fake_kaggle.error, fake_kaggle.payload = None, fake_kaggle.payload + b"0"
+    _assert_one_line_error(_run("data", "fetch", "kaggle", "--dest", tmp_path / "data"), "published size and sha256")
+    assert not list((tmp_path / "data").iterdir())
+
+
+def test_fetch_kaggle_interrupted_exit_130(fake_kaggle, tmp_path):
+    fake_kaggle.interrupt = True
+    result = _run("data", "fetch", "kaggle", "--dest", tmp_path / "data")
+    assert result.exit_code == 130 and "interrupted" in result.stderr
+    assert not list((tmp_path / "data").iterdir())

@@ -436,3 +436,31 @@ def test_gallery_and_confused_pairs_show_the_given_images():
     fig = plot_image_rows([("O → 0 (2)", X[:2]), ("I → 1 (1)", X[2:])])
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["O → 0 (2)", "I → 1 (1)"]
+
+
+def test_mixed_case_letters_get_a_banner_and_the_source_table(pristine_run, tmp_path):
+    from hwr_eval.report._sections import _banners
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(pristine_run, run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    results["data"]["source_choice"] = {
+        "digits": {"source": "MNIST", "reason": "priority", "why": "best source present", "mixed_case": False,
+                   "also_present": [], "available_per_class": {"min": 6000, "max": 7000},
+                   "per_class": {"min": 2000, "max": 2000}},
+        "uppercase": {"source": "EMNIST letters", "reason": "only mixed-case", "why": "ONLY MIXED-CASE source present",
+                      "mixed_case": True, "also_present": [], "available_per_class": {"min": 4800, "max": 4800},
+                      "per_class": {"min": 2000, "max": 2000}},
+    }
+    results["data"]["mixed_case_letters"] = {"source": "EMNIST letters", "group": "uppercase", "explicit": False}
+    (run_dir / "results.json").write_text(json.dumps(results))
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    assert text.count('class="banner mixed-case"') == 1 and "Mixed-case letters." in text
+    assert "hwr-eval data fetch kaggle" in text
+    rows = [cells for section, _, cells in parse(text).rows if section == "data" and cells[0] in ("digits", "uppercase")]
+    assert [r[:2] for r in rows] == [["digits", "MNIST"], ["uppercase", "EMNIST letters"]]
+    assert rows[1][3:] == ["4,800–4,800", "2,000–2,000"]
+    # Asked for with --classes letters-merged: said plainly, without the alarm.
+    results["data"]["mixed_case_letters"]["explicit"] = True
+    banner = _banners(results)
+    assert "Case-merged letters." in banner and "Mixed-case" not in banner and 'role="note"' in banner
