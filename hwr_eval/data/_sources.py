@@ -123,16 +123,19 @@ def plan_sources(directory: Path, classes: str, split: str) -> dict[str, Choice]
             hint = " (run `hwr-eval data fetch emnist`)" if group == "merged letters" else ""
             raise DataError(f"{directory}: no source of {group}{extra} found (looked for {', '.join(order)}){hint}")
         name = usable[0]
-        skipped = [n for n in present if n not in usable]
-        unusable = f"; split=writer skips {', '.join(skipped)} (no writer information)" if skipped else ""
+        better = order[:order.index(name)]
+        skipped = [n for n in better if n in present]
+        missing = [n for n in better if n not in present]
+        context = "; ".join(([f"not found: {', '.join(missing)}"] if missing else [])
+                            + ([f"split=writer skips {', '.join(skipped)} (no writer ids)"] if skipped else []))
+        context = f" ({context})" if context else " (first choice)"
         if group == "merged letters":
             reason, why = "explicit", f"asked for with --classes {classes}: EMNIST letters' 26 case-merged classes"
         elif group == "uppercase" and name in MIXED_CASE:
-            reason = "only mixed-case"
-            why = f"ONLY MIXED-CASE source present: {name} merges upper and lower case (order: {', '.join(order)})"
+            reason, why = "only mixed-case", f"ONLY MIXED-CASE source present: {name} merges upper and lower case{context}"
         else:
-            reason, why = "priority", f"best source present (order: {', '.join(order)})"
-        plan[group] = Choice(group, SOURCES[name], SOURCES[name].files(directory), reason, why + unusable,
+            reason, why = "priority", f"best source present{context}"
+        plan[group] = Choice(group, SOURCES[name], SOURCES[name].files(directory), reason, why,
                              tuple(n for n in present if n != name))
     return plan
 
