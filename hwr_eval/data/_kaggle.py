@@ -86,8 +86,11 @@ def kaggle_api() -> KaggleApiLike:
     """A new ``KaggleApi`` of the installed ``kaggle`` package (imported here, when needed)."""
     try:
         from kaggle.api.kaggle_api_extended import KaggleApi
-    except ImportError:
-        raise DataError("the Kaggle download needs the kaggle package: pip install kaggle") from None
+    except ImportError as exc:
+        if not _kaggle_installed():
+            raise DataError("the Kaggle download needs the kaggle package: pip install kaggle") from None
+        raise DataError(f"the kaggle package is installed but cannot be imported ({_short(exc)}): "
+                        "pip install --upgrade kaggle") from None
     except (OSError, SystemExit) as exc:  # kaggle < 2 authenticates when imported
         raise DataError(f"Kaggle did not accept the credentials ({_short(exc)}); {CREDENTIALS_HELP}") from None
     return KaggleApi()
@@ -95,7 +98,9 @@ def kaggle_api() -> KaggleApiLike:
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    first = text[0] if text else ""
+    first = first if len(first) <= 160 else first[:157] + "..."  # requests' errors run to 400 characters
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def _matches(path: Path, resource: KaggleFile) -> str | None:
@@ -183,8 +188,8 @@ def fetch_kaggle(
             # The kaggle package raises HTTP errors of requests, its SDK's own errors, ValueError, ...: all
             # mean the same to the user. KeyboardInterrupt is not caught: it propagates after the cleanup.
             raise DataError(f"Kaggle refused or broke off the download of {resource.dataset} ({_short(exc)}); "
-                            f"check that https://www.kaggle.com/datasets/{resource.dataset} opens when signed "
-                            "in, then run again") from None
+                            f"check the network and that https://www.kaggle.com/datasets/{resource.dataset} "
+                            "opens when signed in, then run again") from None
         found = _find(download, resource.filename)
         if found is None:
             names = ", ".join(sorted(p.name for p in download.rglob("*") if p.is_file())) or "nothing"

@@ -121,3 +121,10 @@ def test_injected_api_factory_replaces_the_package(fake_kaggle, tmp_path, monkey
         return made[-1]
 
     assert fetch_kaggle(tmp_path / "data", api_factory=factory, progress=False).is_file() and len(made) == 1
+
+
+def test_broken_kaggle_install_says_upgrade(fake_kaggle, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "kaggle.api.kaggle_api_extended", None)  # e.g. a dependency missing
+    with pytest.raises(DataError, match=r"kaggle package is installed but cannot be imported .*pip install --upgrade kaggle"):
+        fetch_kaggle(tmp_path / "data", progress=False)
+    assert _left_in(tmp_path / "data") == []
