@@ -266,7 +266,10 @@ def load_dataset(
         # The folder is part of the key: provenance records data_dir and the files' paths, so an entry
         # made from a copy of the same files elsewhere must not be returned for this one.
         key_payload = {"v": CACHE_VERSION, "dir": str(directory.resolve()), "files": sorted(files_sha.values()),
-                       "groups": {g: c.source.name for g, c in plan.items()}, **params}
+                       "groups": {g: c.source.name for g, c in plan.items()},
+                       # The recorded reasons name the other sources present: adding one must not leave
+                       # a stale explanation in the cached provenance.
+                       "choices": {g: [c.why, *c.also_present] for g, c in plan.items()}, **params}
     cache_path = cache_dir() / "datasets" / f"{_key(key_payload)}.npz"
     if cache:
         cached = _load_npz(cache_path)

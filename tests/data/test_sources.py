@@ -152,3 +152,15 @@ def test_writer_split_passes_over_kaggle_to_byclass(tmp_path, data_files):
     assert choice["source"] == "EMNIST byclass" and choice["reason"] == "priority"
     assert "split=writer skips Kaggle A-Z" in choice["why"]
     assert data.provenance["mixed_case_letters"] is None
+
+
+def test_cached_provenance_follows_the_sources_present(tmp_path, data_files):
+    """Adding a lower-priority source changes no array, but the recorded explanation must follow."""
+    folder = _folder(tmp_path, data_files, "byclass")
+    first = load_dataset(folder, per_class=2)
+    assert first.provenance["source_choice"]["uppercase"]["also_present"] == []
+    assert first.provenance["source_choice"]["uppercase"]["why"] == "best source present (not found: Kaggle A-Z)"
+    _letters(folder, data_files)
+    again = load_dataset(folder, per_class=2)
+    np.testing.assert_array_equal(first.X_train, again.X_train)
+    assert again.provenance["source_choice"]["uppercase"]["also_present"] == ["EMNIST letters"]
