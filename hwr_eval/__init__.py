@@ -23,6 +23,7 @@ _LAZY = {
     "run_compare": "workflows",
     "run_grid": "workflows",
     "run_cv": "workflows",
+    "dask_client": "workflows",
 }
 
 __all__ = ["DataError", "HwrError", "__version__", *_LAZY]

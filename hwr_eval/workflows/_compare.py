@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -23,6 +24,7 @@ from ..evaluation._run_folder import (
 )
 from ..models._fitting import fit_with_validation
 from ._configure import build_models
+from ._dask import dask_client, fit_result, submit_fits
 from ._interrupt import CompareInterrupted, _CtrlC, _SigintWatch
 
 
@@ -81,6 +83,7 @@ def run_compare(
     command: str | None = None,
     on_model_start: ModelStart | None = None,
     on_model_end: ModelEnd | None = None,
+    scheduler=None,
 ) -> Path:
     """Train each model, score it on the test split and write the run folder.
 
@@ -112,6 +115,9 @@ def run_compare(
     on_model_start, on_model_end : callable, optional
         Progress hooks: ``on_model_start(name, index, total)`` and ``on_model_end(name, record)`` where
         ``record`` is the model's entry in ``results.json``.
+    scheduler : str or distributed.Client, optional
+        Fit the models in parallel on a Dask cluster (``"local:N"``, ``"tcp://host:8786"`` or a client;
+        see :func:`dask_client`); the splits go to the workers once. Prediction and scoring run here.
 
     Returns
     -------
@@ -135,7 +141,13 @@ def run_compare(
     check_dataset(dataset)
     run_dir, created = prepare_run_dir(out_dir, "compare")
     writer = RunWriter(run_dir, dataset, "compare", settings, command)
+    cluster = contextlib.ExitStack()  # the Dask client when a scheduler is given; closing it cancels its fits
     try:
+        client = cluster.enter_context(dask_client(scheduler))
+        fits = {}
+        if client is not None:
+            fits = submit_fits(client, estimators, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+            cluster.callback(client.cancel, list(fits.values()))  # also on a client the caller keeps open
         writer.write_test_set()
         writer.write_results()
         total = len(estimators)
@@ -143,7 +155,10 @@ def run_compare(
             if on_model_start is not None:
                 on_model_start(name, i, total)
             with _SigintWatch() as ctrl_c:
-                fit_time = _timed_fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+                if name in fits:
+                    model, fit_time = fit_result(fits[name], client)
+                else:
+                    fit_time = _timed_fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
             if ctrl_c.fired:  # caught and swallowed somewhere inside fit: the model did not finish
                 raise _CtrlC
             start = time.perf_counter()
@@ -171,4 +186,6 @@ def run_compare(
         if created and not writer.results["models"]:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
+    finally:
+        cluster.close()
     return finish_run(writer, "complete", report)

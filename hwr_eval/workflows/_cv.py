@@ -14,6 +14,7 @@ from ..data._dataset import Dataset
 from ..errors import HwrError
 from ._compare import ModelStart
 from ._configure import build_models
+from ._dask import dask_backend, dask_client
 from ._interrupt import _CtrlC, _SigintWatch
 
 CV_SCORING = ("accuracy", "balanced_accuracy", "f1_macro")
@@ -31,11 +32,14 @@ def run_cv(
     seed: int = 0,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     on_model_start: ModelStart | None = None,
+    scheduler=None,
 ) -> pd.DataFrame:
     """Stratified k-fold ``cross_validate`` of each model on the training and validation splits together.
 
     The test split stays untouched. Returns one row per model with ``<metric>_mean`` and
-    ``<metric>_std`` for every scorer, plus fit and score times.
+    ``<metric>_std`` for every scorer, plus fit and score times. With ``scheduler`` (``"local:N"``,
+    ``"tcp://host:8786"`` or a ``distributed.Client``; see :func:`dask_client`) the folds run on a Dask
+    cluster, and the data go to the workers once for all models.
 
     Raises
     ------
@@ -50,26 +54,27 @@ def run_cv(
         raise HwrError(f"--folds {folds}: needs 2 to {n_min} folds (the rarest class has {n_min} images)")
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     rows = {}
-    for i, (name, model) in enumerate(estimators.items()):
-        if on_model_start is not None:
-            on_model_start(name, i, len(estimators))
-        # skorch ends fit early on Ctrl-C and returns normally; the watch notices, so the scores of
-        # half-trained folds are never averaged and reported.
-        try:
-            with _SigintWatch() as ctrl_c:
-                scores = cross_validate(
-                    model, X, y, cv=splitter, scoring=list(scoring), n_jobs=n_jobs, error_score="raise"
-                )
-        except _CtrlC:
-            raise KeyboardInterrupt from None
-        if ctrl_c.fired:
-            raise KeyboardInterrupt
-        row = {}
-        for metric in [*scoring, "fit_time", "score_time"]:
-            values = scores[f"test_{metric}" if metric in scoring else metric]
-            row[f"{metric}_mean"] = float(np.mean(values))
-            row[f"{metric}_std"] = float(np.std(values))
-        rows[name] = row
+    with dask_client(scheduler) as client, dask_backend(client, scatter=[X, y]):
+        for i, (name, model) in enumerate(estimators.items()):
+            if on_model_start is not None:
+                on_model_start(name, i, len(estimators))
+            # skorch ends fit early on Ctrl-C and returns normally; the watch notices, so the scores of
+            # half-trained folds are never averaged and reported.
+            try:
+                with _SigintWatch() as ctrl_c:
+                    scores = cross_validate(
+                        model, X, y, cv=splitter, scoring=list(scoring), n_jobs=n_jobs, error_score="raise"
+                    )
+            except _CtrlC:
+                raise KeyboardInterrupt from None
+            if ctrl_c.fired:
+                raise KeyboardInterrupt
+            row = {}
+            for metric in [*scoring, "fit_time", "score_time"]:
+                values = scores[f"test_{metric}" if metric in scoring else metric]
+                row[f"{metric}_mean"] = float(np.mean(values))
+                row[f"{metric}_std"] = float(np.std(values))
+            rows[name] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "model"
     return frame

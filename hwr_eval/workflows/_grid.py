@@ -30,6 +30,7 @@ from ..models._registry import (
 )
 from ._compare import _timed_fit, finish_run, run_settings
 from ._configure import build_models
+from ._dask import dask_backend, dask_client
 from ._interrupt import _CtrlC, _SigintWatch
 
 
@@ -51,6 +52,7 @@ def run_grid(
     n_resamples: int = 1000,
     report: bool = True,
     command: str | None = None,
+    scheduler=None,
 ) -> Path:
     """Grid search on the training split, then refit the best setting and score it on the test split.
 
@@ -73,6 +75,10 @@ def run_grid(
         Any scikit-learn scorer name.
     verbose : int, default=0
         ``GridSearchCV``'s verbosity (2 prints one line per fit with its score).
+    scheduler : str or distributed.Client, optional
+        Run the search's fits on a Dask cluster (see :func:`dask_client`: ``"local:N"``,
+        ``"tcp://host:8786"`` or a client); the training split is sent to the workers once. The refit of
+        the best setting runs here, in this process. None: joblib's default backend (``n_jobs``).
 
     Other parameters are as in :func:`run_compare`. Returns the run folder.
     """
@@ -98,7 +104,8 @@ def run_grid(
             estimator, grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False, verbose=verbose, error_score="raise"
         )
         with _SigintWatch() as ctrl_c:
-            search.fit(dataset.X_train, dataset.y_train)
+            with dask_client(scheduler) as client, dask_backend(client, scatter=[dataset.X_train, dataset.y_train]):
+                search.fit(dataset.X_train, dataset.y_train)
             best = clone(estimator).set_params(**search.best_params_)
             fit_time = _timed_fit(best, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
         if ctrl_c.fired:
