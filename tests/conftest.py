@@ -518,3 +518,25 @@ class _SwallowsCtrlC(ClassifierMixin, BaseEstimator):
 def swallows_ctrl_c():
     """The class of an estimator whose ``fit`` raises SIGINT and swallows the KeyboardInterrupt."""
     return _SwallowsCtrlC
+
+
+# --------------------------------------------------------------------------------------------------
+# Dask: one local cluster of 2 worker processes (1 thread each) per test session, always closed.
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """``(cluster, client)``: a 2-process ``LocalCluster``; skips when dask[distributed] is missing."""
+    import logging
+
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                                       silence_logs=logging.ERROR)
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        client.wait_for_workers(2, timeout=120)
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()

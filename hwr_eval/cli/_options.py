@@ -107,3 +107,16 @@ SetOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No per-epoch lines.")]
 NoReportOpt = Annotated[bool, typer.Option("--no-report", help="Skip report.html (build it later: hwr-eval report).")]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Run the fits on a Dask cluster: local:N (N worker processes here, one thread "
+                 "each) or a scheduler address, e.g. tcp://host:8786. Default: this process (joblib, --n-jobs)."),
+]
+
+
+def _check_scheduler(scheduler: str | None) -> None:
+    """Refuse a malformed ``--scheduler`` before any data is loaded (connecting comes later)."""
+    if scheduler is not None:
+        from ..workflows._dask import parse_scheduler
+
+        parse_scheduler(scheduler)

@@ -19,8 +19,10 @@ from ._options import (
     QuietOpt,
     RunSeedOpt,
     SaveOpt,
+    SchedulerOpt,
     SetOpt,
     _check_n_jobs,
+    _check_scheduler,
     _check_scoring,
     _load_data,
     _split_models,
@@ -104,10 +106,12 @@ def compare(
     set_: SetOpt = None,
     quiet: QuietOpt = False,
     no_report: NoReportOpt = False,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Train several models on one split and compare them on the untouched test split."""
     from ..workflows import CompareInterrupted, build_models, run_compare
 
+    _check_scheduler(scheduler)
     names = _split_models(models)
     overrides = parse_sets(set_)
     # Check names and parameters before loading data, so a typo costs nothing.
@@ -128,6 +132,7 @@ def compare(
             command=command_line(ctx),
             on_model_start=_model_start,
             on_model_end=_model_end,
+            scheduler=scheduler,
         )
     except CompareInterrupted as exc:
         err_console.print(
@@ -163,12 +168,14 @@ def grid(
     set_: SetOpt = None,
     quiet: QuietOpt = False,
     no_report: NoReportOpt = False,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Grid-search one model's parameters on the training split; refit the best and score it on test."""
     from ..evaluation import cv_results_table
     from ..workflows import build_models, run_grid
 
     _check_scoring(scoring)
+    _check_scheduler(scheduler)
     _check_n_jobs(n_jobs)
     param_grid = parse_grid(param)
     overrides = parse_sets(set_, default_model=model)
@@ -200,6 +207,7 @@ def grid(
         verbose=0 if quiet else 2,
         report=not no_report,
         command=command_line(ctx),
+        scheduler=scheduler,
     )
     ranked = cv_results_table(run_dir)
     table = Table(title=f"GridSearchCV ({scoring}, {cv} folds), best first", title_justify="left")
@@ -227,12 +235,14 @@ def cross_validation(
     seed: RunSeedOpt = 0,
     set_: SetOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Also save the table as CSV here.")] = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Stratified k-fold cross-validation (training + validation splits; the test split stays unused)."""
     from ..io import atomic_path
     from ..workflows import CV_SCORING, build_models, run_cv
 
     _check_n_jobs(n_jobs)
+    _check_scheduler(scheduler)
     names = _split_models(models)
     overrides = parse_sets(set_)
     build_models(names, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)
@@ -249,6 +259,7 @@ def cross_validation(
         on_model_start=lambda name, i, n: console.print(
             f"[bold][{i + 1}/{n}] {name}[/]: {folds}-fold cross-validation ...", highlight=False
         ),
+        scheduler=scheduler,
     )
     table = Table(title=f"{folds}-fold stratified cross-validation (mean ± std)", title_justify="left")
     table.add_column("model")
