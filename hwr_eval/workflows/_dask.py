@@ -105,7 +105,10 @@ def _failure_message(exc: BaseException, where: str) -> str | None:
             "times); out of memory? see the worker's log"
         )
     if type(exc).__name__ in ("FutureCancelledError", "CancelledError"):
-        return f"the Dask cluster at {where} cancelled the fits (scheduler restarted or shut down?)"
+        return (
+            f"the Dask cluster at {where} dropped the fits: a worker died with the only copy of the training data, "
+            f"or the scheduler restarted ({exc})"
+        )
     if type(exc).__name__ == "CommClosedError":
         return f"lost the connection to the Dask scheduler at {where}"
     return None
@@ -237,7 +240,10 @@ def submit_fits(client, models: Mapping[str, Any], X, y, X_val=None, y_val=None)
         Each future's result is ``(fitted_model, fit_seconds)``.
     """
     arrays = [X, y] if X_val is None else [X, y, X_val, y_val]
-    data = client.scatter(arrays, broadcast=True)
+    # hash=False: fresh keys, so the arrays go to every current worker even when the scheduler still
+    # knows the same content from an earlier run on fewer workers. (Dask's active memory manager may then
+    # drop the extra copies; see the README on worker failures.)
+    data = client.scatter(arrays, broadcast=True, hash=False)
     resources = fit_resources(client)
     return {
         name: client.submit(_fit_task, model, *data, key=f"hwr-fit-{name}-{uuid.uuid4().hex}", pure=False,

@@ -220,6 +220,7 @@ def allowed_failures(dask_cluster):
 
     yield set_to
     cluster.scheduler.allowed_failures = before
+    client.amm.start()
     client.wait_for_workers(2, timeout=120)  # the nannies restart the killed workers
 
 
@@ -237,6 +238,10 @@ def test_worker_that_dies_is_a_one_line_error_and_leaves_no_folder(dask_cluster,
 def test_worker_that_dies_once_is_retried(dask_cluster, small_synthetic, tmp_path, allowed_failures, check_run_folder):
     _, client = dask_cluster
     allowed_failures(1)
+    # Dask's active memory manager keeps one copy of scattered data; a worker that dies with it would
+    # take the training data along (a one-line error, the test above). Off, every worker keeps its copy,
+    # as the README advises for clusters that should survive worker deaths.
+    client.amm.stop()
     marker = tmp_path / "died"
     run_dir = run_compare({"dies_once": _DiesOnce(str(marker))}, small_synthetic, tmp_path / "run", scheduler=client,
                           report=False)
