@@ -198,7 +198,11 @@ def fit_resources(client) -> dict[str, float]:
     Start GPU workers with ``--resources GPU=1`` (one worker per GPU, ``CUDA_VISIBLE_DEVICES`` set), so
     that a worker runs one fit at a time on its own GPU. Fits then go to GPU workers only.
     """
-    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    try:
+        info = client.scheduler_info(n_workers=-1)  # all workers (newer distributed lists 5 by default)
+    except TypeError:  # distributed before the n_workers argument lists them all
+        info = client.scheduler_info()
+    workers = info.get("workers", {})
     has_gpu = any(info.get("resources", {}).get(GPU_RESOURCE) for info in workers.values())
     return {GPU_RESOURCE: 1} if has_gpu else {}
 
