@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import re
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,7 +36,7 @@ _LOCAL = re.compile(r"^local(?::(?P<n>\d+))?$")
 _ADDRESS = re.compile(r"^(?:(?P<scheme>tcp|tls|ucx|ws|wss)://)?(?P<host>[A-Za-z0-9_.\-]+|\[[0-9A-Fa-f:]+\]):(?P<port>\d{1,5})$")
 _SCHEDULER_HINT = "use local:N (N worker processes on this machine) or a scheduler address such as tcp://host:8786"
 GPU_RESOURCE = "GPU"
-TORCH_THREADS_PLUGIN = "hwr-eval-torch-threads"
+WORKER_SETUP_PLUGIN = "hwr-eval-worker-setup"
 CONNECT_TIMEOUT_S = 10
 WORKER_TIMEOUT_S = 30
 
@@ -64,35 +67,42 @@ def parse_scheduler(scheduler: str) -> tuple[str, int | str]:
 
 
 @functools.cache
-def _torch_threads_class():
+def _worker_setup_class():
     """The worker plugin class, built on first use so that importing hwr_eval does not import distributed."""
     from distributed import WorkerPlugin
 
-    class TorchThreads(WorkerPlugin):
-        """PyTorch threads per worker process, set when a worker starts, joins or is restarted.
+    class WorkerSetup(WorkerPlugin):
+        """Run on every worker when it starts, joins or is restarted.
 
-        Dask's nanny already starts workers with ``OMP_NUM_THREADS=1``; setting torch's own count too
-        covers workers started without a nanny and makes the choice explicit. One thread per worker
-        process keeps N processes on N cores instead of N x N threads fighting over them (the test
-        suite measured small fits 20-50x slower when oversubscribed on a busy 2-core machine).
+        PyTorch threads: Dask's nanny already starts workers with ``OMP_NUM_THREADS=1``; setting torch's
+        own count too covers workers started without a nanny and makes the choice explicit. One thread
+        per worker process keeps N processes on N cores instead of N x N threads fighting over them (the
+        test suite measured small fits 20-50x slower when oversubscribed on a busy 2-core machine).
+
+        Ctrl-C (local clusters only): the worker processes share the terminal's process group, so Ctrl-C
+        would also hit them and print their tracebacks; they ignore it and end when the run closes the
+        cluster.
         """
 
-        def __init__(self, n_threads: int):
+        def __init__(self, n_threads: int, ignore_ctrl_c: bool = False):
             self.n_threads = n_threads
+            self.ignore_ctrl_c = ignore_ctrl_c
 
         def setup(self, worker) -> None:
             import torch
 
             torch.set_num_threads(self.n_threads)
+            if self.ignore_ctrl_c and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
 
         def __reduce__(self):  # rebuilt from hwr_eval on the worker: the class itself is local
-            return (_torch_threads_plugin, (self.n_threads,))
+            return (_worker_setup, (self.n_threads, self.ignore_ctrl_c))
 
-    return TorchThreads
+    return WorkerSetup
 
 
-def _torch_threads_plugin(n_threads: int):
-    return _torch_threads_class()(n_threads)
+def _worker_setup(n_threads: int, ignore_ctrl_c: bool = False):
+    return _worker_setup_class()(n_threads, ignore_ctrl_c)
 
 
 def _failure_message(exc: BaseException, where: str) -> str | None:
@@ -156,7 +166,8 @@ def dask_client(scheduler=None, *, torch_threads: int = 1) -> Iterator[Any]:
             from distributed import LocalCluster
 
             cluster = stack.enter_context(
-                LocalCluster(n_workers=target, threads_per_worker=1, processes=True, dashboard_address=":0")
+                LocalCluster(n_workers=target, threads_per_worker=1, processes=True, dashboard_address=":0",
+                             silence_logs=logging.ERROR)  # not "worker still alive, killing" at every close
             )
             client = stack.enter_context(Client(cluster, set_as_default=False))
             where = f"the local cluster ({target} workers)"
@@ -174,7 +185,7 @@ def dask_client(scheduler=None, *, torch_threads: int = 1) -> Iterator[Any]:
                     f"the Dask scheduler at {target} has no workers after {WORKER_TIMEOUT_S} s; "
                     f"start some with `dask worker {target}`"
                 ) from None
-        client.register_plugin(_torch_threads_plugin(torch_threads), name=TORCH_THREADS_PLUGIN)
+        client.register_plugin(_worker_setup(torch_threads, ignore_ctrl_c=kind == "local"), name=WORKER_SETUP_PLUGIN)
         with _translate_failures(where):
             yield client
 

@@ -193,6 +193,8 @@ def test_local_cluster_one_thread_per_worker_and_closed_after(dask_cluster):
         info = client.scheduler_info(n_workers=-1)["workers"]
         assert len(info) == 2 and all(w["nthreads"] == 1 for w in info.values())
         assert set(client.run(lambda: __import__("torch").get_num_threads()).values()) == {1}
+        # Ctrl-C in the terminal reaches the local workers too: they leave it to this process.
+        assert set(client.run(lambda: signal.getsignal(signal.SIGINT) == signal.SIG_IGN).values()) == {True}
         pids = list(client.run(os.getpid).values())
         assert _dask.fit_resources(client) == {}  # no GPU workers: fits ask for no resources
     deadline = time.monotonic() + 30
