@@ -170,6 +170,7 @@ def dask_client(scheduler=None, *, torch_threads: int = 1) -> Iterator[Any]:
                              silence_logs=logging.ERROR)  # not "worker still alive, killing" at every close
             )
             client = stack.enter_context(Client(cluster, set_as_default=False))
+            client.wait_for_workers(target, timeout=WORKER_TIMEOUT_S * 4)  # all of them get the set-up below
             where = f"the local cluster ({target} workers)"
         else:
             try:
