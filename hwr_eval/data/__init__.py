@@ -6,6 +6,7 @@ train / validation / test the study's way.
 
 from ._dataset import CLASS_SETS, FRACTIONS, SPLITS, Dataset, load_dataset, load_usps, resolve_data_dir
 from ._fetch import cache_dir, data_cache_dir, fetch
+from ._images import IMAGE_SUFFIXES, MAX_PIXELS, expand_paths, find_ink, normalize_character, read_grey, read_images
 from ._kaggle import KAGGLE_AZ, KaggleFile, fetch_kaggle, kaggle_credentials
 from ._normalize import center_of_mass, normalize_images
 from ._readers import (
@@ -18,32 +19,48 @@ from ._readers import (
     read_mnist,
     read_usps_h5,
 )
+from ._render import render_scan, save_scan
+from ._segment import CharacterImage, read_characters, read_image_files, read_line, segment_characters
 from ._synthetic import make_synthetic
 
 __all__ = [
     "CLASS_SETS",
     "FRACTIONS",
+    "IMAGE_SUFFIXES",
     "KAGGLE_AZ",
+    "MAX_PIXELS",
     "SPLITS",
+    "CharacterImage",
     "Dataset",
     "ImageSet",
     "KaggleFile",
     "cache_dir",
     "center_of_mass",
     "data_cache_dir",
+    "expand_paths",
     "fetch",
     "fetch_kaggle",
+    "find_ink",
     "kaggle_credentials",
     "load_dataset",
     "load_usps",
     "make_synthetic",
+    "normalize_character",
     "normalize_images",
+    "read_characters",
     "read_emnist",
     "read_femnist_npz",
+    "read_grey",
     "read_idx",
+    "read_image_files",
+    "read_images",
     "read_kaggle_az_csv",
     "read_kaggle_mnist_csv",
+    "read_line",
     "read_mnist",
     "read_usps_h5",
+    "render_scan",
     "resolve_data_dir",
+    "save_scan",
+    "segment_characters",
 ]
