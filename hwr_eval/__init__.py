@@ -13,6 +13,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Dataset": "data",
     "load_dataset": "data",
+    "read_images": "data",
+    "read_line": "data",
     "PixelScaler": "models",
     "HwrNet": "models",
     "CascadeClassifier": "models",
@@ -24,6 +26,8 @@ _LAZY = {
     "run_grid": "workflows",
     "run_cv": "workflows",
     "dask_client": "workflows",
+    "load_model": "workflows",
+    "predict_images": "workflows",
 }
 
 __all__ = ["DataError", "HwrError", "__version__", *_LAZY]

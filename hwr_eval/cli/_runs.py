@@ -76,6 +76,19 @@ def _print_run(run_dir: Path) -> dict:
     return results
 
 
+def _print_predict_hint(results: dict, run_dir: Path) -> None:
+    """With saved models: the exact `hwr-eval predict` command for the most accurate one."""
+    import shlex
+
+    saved = {name: rec for name, rec in results["models"].items() if (rec.get("files") or {}).get("model")}
+    if not saved:
+        return
+    best = max(saved, key=lambda name: saved[name]["metrics"]["accuracy"])
+    command = shlex.join(["hwr-eval", "predict", "--model", str(run_dir / saved[best]["files"]["model"])])
+    console.print(f"read your own images with the best model ({best}): {command} IMAGE...", highlight=False,
+                  markup=False, soft_wrap=True)
+
+
 def _model_start(name: str, index: int, total: int) -> None:
     console.print(f"[bold][{index + 1}/{total}] {name}[/]: training ...", highlight=False)
 
@@ -142,7 +155,7 @@ def compare(
         if exc.finished:
             _print_run(exc.run_dir)
         raise typer.Exit(130) from None
-    _print_run(run_dir)
+    _print_predict_hint(_print_run(run_dir), run_dir)
 
 
 @app.command()

@@ -6,18 +6,45 @@ from ._cv import CV_SCORING, run_cv
 from ._dask import dask_backend, dask_client, parse_scheduler
 from ._grid import run_grid
 from ._interrupt import CompareInterrupted
+from ._predict import (
+    ABSTAIN,
+    CONTEXTS,
+    CharacterPrediction,
+    ImagePrediction,
+    apply_temperature,
+    load_model,
+    predict_images,
+    resolve_context,
+    restrict_proba,
+    stored_selective,
+)
+from ._predict_output import check_output, prediction_rows, write_predictions, write_sheet
 
 __all__ = [
+    "ABSTAIN",
+    "CONTEXTS",
     "CV_SCORING",
+    "CharacterPrediction",
     "CompareInterrupted",
+    "ImagePrediction",
+    "apply_temperature",
     "build_models",
+    "check_output",
     "configure_model",
     "dask_backend",
     "dask_client",
     "finish_run",
+    "load_model",
     "parse_scheduler",
+    "predict_images",
+    "prediction_rows",
+    "resolve_context",
+    "restrict_proba",
     "run_compare",
     "run_cv",
     "run_grid",
     "run_settings",
+    "stored_selective",
+    "write_predictions",
+    "write_sheet",
 ]
