@@ -37,6 +37,8 @@ WORK_SIDE = 2000
 #: Ink must differ from the paper by at least this (grey in [0, 1]); JPEG and sensor noise on a blank
 #: page stay far below it (about 0.05 for noise of standard deviation 0.03).
 MIN_CONTRAST = 0.2
+#: The ink level that maps to full intensity (255), as a percentile of the ink pixels.
+INK_PERCENTILE = 90
 #: Ink blobs smaller than this fraction of the largest blob are specks (dust, JPEG ringing), not strokes.
 SPECK_FRACTION = 0.02
 #: Stroke width as a fraction of the character's longer side: 0.10 in MNIST, 0.15 in the normalised
@@ -161,7 +163,7 @@ def _reduce(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     factor = int(np.ceil(max(grey.shape) / side))
     if factor <= 1:
         return grey
-    img = Image.fromarray(grey, mode="F").reduce(factor)  # box average: antialiased
+    img = Image.fromarray(grey).reduce(factor)  # box average: antialiased
     return np.asarray(img, dtype=np.float32)
 
 
@@ -184,14 +186,22 @@ def find_ink(grey: np.ndarray, *, source: str = "image") -> Ink:
     blank = DataError(f"{source}: no ink found (the image is blank or has no contrast)")
     if grey.size == 0 or np.ptp(grey) < MIN_CONTRAST:
         raise blank
-    threshold = float(threshold_otsu(grey))
+    # Threshold and levels from an evenly strided sample of ~65k pixels: the same numbers, several times faster
+    # on a large photo (histograms and medians dominate otherwise).
+    step = max(1, round(np.sqrt(grey.size / 65_536)))
+    sample = grey[::step, ::step]
+    threshold = float(threshold_otsu(sample))
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     inverted = bool(np.mean(border > threshold) >= 0.5)  # light paper: dark ink, inverted below
     ink = 1.0 - grey if inverted else grey
+    sample = 1.0 - sample if inverted else sample
     threshold = 1.0 - threshold if inverted else threshold
     mask = ink > threshold
-    paper_level = float(np.median(ink[~mask]))
-    ink_level = float(np.percentile(ink[mask], 90))
+    on_ink = sample > threshold
+    if not on_ink.any() or on_ink.all():
+        raise blank
+    paper_level = float(np.median(sample[~on_ink]))
+    ink_level = float(np.percentile(sample[on_ink], INK_PERCENTILE))
     if ink_level - paper_level < MIN_CONTRAST:
         raise blank
     labels, n = label(mask, connectivity=2, return_num=True)
@@ -200,37 +210,51 @@ def find_ink(grey: np.ndarray, *, source: str = "image") -> Ink:
         keep = np.flatnonzero(areas >= max(2, SPECK_FRACTION * areas.max())) + 1
         mask = np.isin(labels, keep)
     level = np.clip((ink - paper_level) / (ink_level - paper_level), 0.0, 1.0)
-    # Keep the antialiased edge one pixel around the ink; the paper's noise elsewhere goes.
+    # Keep the antialiased edge one pixel around the ink; the paper's noise elsewhere goes. (Keeping every
+    # faint pixel that touches the ink instead let JPEG ringing and noise in: 1-3 points less accuracy.)
     level = np.where(ndimage.binary_dilation(mask, iterations=1), level, 0.0).astype(np.float32)
     grey8 = np.rint(grey * 255).astype(np.uint8)
     return Ink(level=level, mask=mask, inverted=inverted, grey=grey8)
 
 
 def stroke_width(mask: np.ndarray) -> float:
-    """Median stroke width of the ink in pixels (twice the distance to the paper along the skeleton)."""
+    """Median stroke width of the ink in pixels (twice the distance to the paper along the skeleton).
+
+    Measured on a copy reduced to at most 128 px (a box-average, then a half threshold): the width keeps
+    its proportion to the character, and a 400 px character costs a millisecond instead of twenty.
+    """
     from skimage.morphology import skeletonize
 
     if not mask.any():
         return 0.0
-    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
-    skeleton = skeletonize(mask)
-    return float(2.0 * np.median(distance[skeleton])) if skeleton.any() else float(2.0 * distance.max())
+    factor = max(1, int(np.ceil(max(mask.shape) / 128)))
+    small = mask
+    if factor > 1:
+        reduced = Image.fromarray(mask.astype(np.float32)).reduce(factor)
+        small = np.asarray(reduced, dtype=np.float32) >= 0.5
+        if not small.any():
+            small, factor = mask, 1
+    distance = ndimage.distance_transform_edt(np.pad(small, 1))[1:-1, 1:-1]
+    skeleton = skeletonize(small)
+    width = float(2.0 * np.median(distance[skeleton])) if skeleton.any() else float(2.0 * distance.max())
+    return width * factor
 
 
 def normalize_character(level: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """One character's ink (intensity and mask, any size) -> (28, 28) uint8 the datasets' way.
 
+    ``level`` is the ink intensity with its faint edges (0 elsewhere), ``mask`` the thresholded ink.
     Strokes thinner than :data:`THIN_STROKE` of the character's size are first thickened to
     :data:`TARGET_STROKE`, then :func:`normalize_images` crops, scales to 20 px and centres by mass.
     """
-    rows, cols = np.nonzero(mask)
+    rows, cols = np.nonzero((level > 0) | mask)
     if rows.size == 0:
         raise DataError("no ink in this character")
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     pad = 2
     level = np.pad(level[top:bottom, left:right], pad)
     mask = np.pad(mask[top:bottom, left:right], pad)
-    size = max(bottom - top, right - left)
+    size = max(np.ptp(np.nonzero(mask)[0]), np.ptp(np.nonzero(mask)[1])) + 1
     width = stroke_width(mask)
     if width < THIN_STROKE * size:
         from skimage.morphology import disk

@@ -27,6 +27,7 @@ def render_scan(
     noise: float = 6.0,
     paper: int = 235,
     ink: int = 25,
+    resample: str = "bicubic",
     random_state: int | np.random.Generator | None = 0,
 ) -> Image.Image:
     """Paste 28x28 white-on-black characters side by side as one grey "scan" of dark ink on paper.
@@ -45,6 +46,8 @@ def render_scan(
         Standard deviation of Gaussian sensor noise, in grey levels.
     paper, ink : int
         Grey levels of the paper and of the darkest ink.
+    resample : {"bicubic", "lanczos", "bilinear"}, default="bicubic"
+        Filter that enlarges the 28x28 characters (smooth strokes, as a pen draws them).
     random_state : int, Generator or None
 
     Returns
@@ -52,12 +55,15 @@ def render_scan(
     PIL.Image.Image, mode "L"
     """
     rng = np.random.default_rng(random_state)
+    filters = {"bicubic": Image.Resampling.BICUBIC, "lanczos": Image.Resampling.LANCZOS, "bilinear": Image.Resampling.BILINEAR}
+    if resample not in filters:
+        raise DataError(f"unknown resampling {resample!r}; choose one of {', '.join(filters)}")
     chars = np.asarray(images, dtype=np.uint8).reshape(-1, 28, 28)
     if len(chars) == 0:
         raise DataError("no characters to render")
     pieces = []
     for char in chars:
-        big = np.asarray(Image.fromarray(char).resize((height, height), Image.Resampling.BICUBIC), dtype=np.float32)
+        big = np.asarray(Image.fromarray(char).resize((height, height), filters[resample]), dtype=np.float32)
         cols = np.flatnonzero(big.max(axis=0) > 40)
         pieces.append(big[:, cols.min():cols.max() + 1] if cols.size else big[:, : height // 2])
     low, high = (gaps, gaps) if np.isscalar(gaps) else gaps
@@ -70,10 +76,10 @@ def render_scan(
         canvas[margin:margin + height, x:x + piece.shape[1]] = np.maximum(canvas[margin:margin + height, x:x + piece.shape[1]], piece)
         x += piece.shape[1] + (spaces[k] if k < len(spaces) else 0)
     angle = float(rng.uniform(-rotation, rotation))
-    turned = Image.fromarray(canvas, mode="F").rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=0.0)
+    turned = Image.fromarray(canvas).rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=0.0)
     level = np.clip(np.asarray(turned, dtype=np.float32) / 255.0, 0.0, 1.0)
     grey = paper - level * (paper - ink) + rng.normal(0.0, noise, size=level.shape)
-    return Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8), mode="L")
+    return Image.fromarray(np.clip(np.rint(grey), 0, 255).astype(np.uint8))
 
 
 def save_scan(image: Image.Image, path: str | os.PathLike, *, quality: int = 70) -> Path:

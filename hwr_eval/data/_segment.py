@@ -1,8 +1,9 @@
 """Lines of characters: cut an image holding a short line (e.g. "A7B3") into single characters.
 
 Connected components of the ink (8-connected) are the starting pieces. Pieces whose column ranges overlap
-by at least half of the narrower one's width are one character (the detached bar of a 5 or a T, a
-broken stroke, the two strokes of an X written apart), and characters are ordered left to right.
+by at least half of the narrower one's width are one character (a broken stroke, the two strokes of an X
+written apart); a flat piece (under 40% of the line's height: the detached bar of a 5 or a T) joins the
+character it overlaps most. Characters are ordered left to right.
 
 Limits: one line per image, written left to right. Characters that **touch** (one connected blob of ink)
 are not split and come back as one character — leave a small gap between characters. Characters that
@@ -23,6 +24,8 @@ from ._images import MAX_PIXELS, expand_paths, find_ink, normalize_character, re
 
 #: Two pieces whose column ranges overlap by at least this fraction of the narrower one are one character.
 MERGE_OVERLAP = 0.5
+#: Pieces less tall than this fraction of the tallest character join the character they overlap.
+SHORT_PIECE = 0.4
 
 
 @dataclass
@@ -64,40 +67,60 @@ def segment_characters(mask: np.ndarray, *, overlap: float = MERGE_OVERLAP) -> n
     if n == 0:
         return pieces
     slices = ndimage.find_objects(pieces)
-    # Groups of pieces with their column range [left, right); merged until no two groups overlap enough.
-    groups = [([i + 1], s[1].start, s[1].stop) for i, s in enumerate(slices)]
+    # Groups of pieces with their column range [left, right) and row range [top, bottom).
+    groups = [([i + 1], s[1].start, s[1].stop, s[0].start, s[0].stop) for i, s in enumerate(slices)]
+
+    def join(a, b):
+        return (a[0] + b[0], min(a[1], b[1]), max(a[2], b[2]), min(a[3], b[3]), max(a[4], b[4]))
+
+    def shared(a, b):
+        return min(a[2], b[2]) - max(a[1], b[1])
+
     merged = True
-    while merged:
+    while merged:  # pieces overlapping by half the narrower one's width are one character
         merged = False
-        groups.sort(key=lambda g: g[1])
         for a in range(len(groups)):
             for b in range(a + 1, len(groups)):
-                (ma, la, ra), (mb, lb, rb) = groups[a], groups[b]
-                shared = min(ra, rb) - max(la, lb)
-                if shared > 0 and shared >= overlap * min(ra - la, rb - lb):
-                    groups[a] = (ma + mb, min(la, lb), max(ra, rb))
+                ga, gb = groups[a], groups[b]
+                if shared(ga, gb) > 0 and shared(ga, gb) >= overlap * min(ga[2] - ga[1], gb[2] - gb[1]):
+                    groups[a] = join(ga, gb)
                     del groups[b]
                     merged = True
                     break
             if merged:
                 break
+    # A flat piece (under SHORT_PIECE of the tallest character: the detached bar of a 5 or a T) that
+    # overlaps a character at all belongs to the one it overlaps most.
+    line_height = max(g[4] - g[3] for g in groups)
+    for piece in sorted((g for g in groups if g[4] - g[3] < SHORT_PIECE * line_height), key=lambda g: g[1]):
+        others = [g for g in groups if g is not piece and shared(g, piece) > 0]
+        if piece in groups and others:
+            host = max(others, key=lambda g: shared(g, piece))
+            groups[groups.index(host)] = join(host, piece)
+            groups.remove(piece)
     groups.sort(key=lambda g: (g[1] + g[2]) / 2)  # by centre: left to right
     lookup = np.zeros(n + 1, dtype=np.int32)
-    for index, (members, _, _) in enumerate(groups, start=1):
-        lookup[members] = index
+    for index, group in enumerate(groups, start=1):
+        lookup[group[0]] = index
     return lookup[pieces]
 
 
-def _crop_character(level: np.ndarray, labels: np.ndarray, index: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
-    """One character's ink level and mask (the other characters' ink removed), and its box."""
-    rows, cols = np.nonzero(labels == index)
+def _owners(labels: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Every pixel with ink level > 0 goes to the character whose thresholded ink is nearest."""
+    if labels.max() <= 1:
+        return np.where(level > 0, 1, labels).astype(labels.dtype)
+    _, (rows, cols) = ndimage.distance_transform_edt(labels == 0, return_indices=True)
+    return np.where((level > 0) | (labels > 0), labels[rows, cols], 0)
+
+
+def _crop_character(level: np.ndarray, labels: np.ndarray, owners: np.ndarray,
+                    index: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int, int, int]]:
+    """One character's ink level (with its faint edge) and mask, the other characters' ink removed, and its box."""
+    rows, cols = np.nonzero(owners == index)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    t, b = max(0, top - 2), min(labels.shape[0], bottom + 2)
-    lft, rgt = max(0, left - 2), min(labels.shape[1], right + 2)
-    own = labels[t:b, lft:rgt] == index
-    # The antialiased edge one pixel around this character's ink, none of its neighbours' ink.
-    near = ndimage.binary_dilation(own, iterations=1) & ~((labels[t:b, lft:rgt] > 0) & ~own)
-    return np.where(near, level[t:b, lft:rgt], 0.0), own, (int(top), int(bottom), int(left), int(right))
+    window = (slice(top, bottom), slice(left, right))
+    own_level = np.where(owners[window] == index, level[window], 0.0)
+    return own_level, labels[window] == index, (int(top), int(bottom), int(left), int(right))
 
 
 def read_characters(path: str | os.PathLike, *, segment: bool = True, max_pixels: int = MAX_PIXELS) -> CharacterImage:
@@ -113,8 +136,9 @@ def read_characters(path: str | os.PathLike, *, segment: bool = True, max_pixels
         raise DataError(f"{path}: no ink found (the image is blank or has no contrast)")
     characters = np.empty((k, 784), dtype=np.uint8)
     boxes = np.empty((k, 4), dtype=np.int64)
+    owners = _owners(labels, ink.level)
     for index in range(1, k + 1):
-        level, own, box = _crop_character(ink.level, labels, index)
+        level, own, box = _crop_character(ink.level, labels, owners, index)
         characters[index - 1] = normalize_character(level, own).reshape(-1)
         boxes[index - 1] = box
     return CharacterImage(path=path, characters=characters, boxes=boxes, grey=ink.grey, inverted=ink.inverted)
