@@ -41,7 +41,7 @@ def predict(
     context: Annotated[str | None, typer.Option("--context", help="Allowed classes: digits, letters, 36, or a "
                                                 "list such as 0,1,A (probabilities renormalised over them).")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Print ? (I don't know) when the top "
-                                                    "probability is below P.", min=0.0, max=1.0)] = None,
+                                                    "probability is below P (0 to 1).")] = None,
     abstain: Annotated[bool, typer.Option("--abstain", help="Abstain with the threshold stored for this model's "
                                           "target risk in RUN/results.json (selective prediction).")] = False,
     single: Annotated[bool, typer.Option("--single", help="Each image is one character (no segmentation "
@@ -61,6 +61,8 @@ def predict(
     check_output(show, (".html", ".htm"))
     if threshold is not None and abstain:
         raise HwrError("give --threshold P or --abstain, not both")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:  # checked here: typer's range check prints a box
+        raise HwrError(f"--threshold {threshold:g}: must be a probability between 0 and 1")
     estimator = load_model(model)
     temperature, score = None, "max_proba"
     if abstain:

@@ -118,7 +118,7 @@ def _huge_png(path):
 
 
 @pytest.mark.parametrize("case", ["missing", "not-image", "truncated", "blank", "huge", "not-a-model", "context",
-                                  "bad-out", "both-thresholds"])
+                                  "bad-out", "both-thresholds", "threshold-range"])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(saved, tmp_path, case):
     out = tmp_path / "out.csv"
     model, image, extra = saved["model"], saved["line"], []
@@ -143,6 +143,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(saved, tmp_path, case):
         out = tmp_path / "out.xlsx"
     elif case == "both-thresholds":
         extra = ["--threshold", "0.5", "--abstain"]
+    elif case == "threshold-range":
+        extra = ["--threshold", "1.5"]
     # A good image first: the bad one must still stop everything before anything is written.
     result = invoke("predict", "--model", model, saved["single"], image, "--out", out, "--show", tmp_path / "s.html", *extra)
     error = one_line_error(result)
@@ -150,7 +152,8 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(saved, tmp_path, case):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
     expected = {"missing": "no such file", "not-image": "not an image", "truncated": "truncated",
                 "blank": "no ink found", "huge": "over the limit", "not-a-model": "not a hwr-eval model",
-                "context": "not trained on", "bad-out": "unknown output format", "both-thresholds": "not both"}[case]
+                "context": "not trained on", "bad-out": "unknown output format", "both-thresholds": "not both",
+                "threshold-range": "between 0 and 1"}[case]
     assert expected in error
 
 
