@@ -56,7 +56,7 @@ def class_order(y: np.ndarray, given=None) -> np.ndarray:
     if given is not None and (order.ndim != 1 or len(np.unique(order)) != len(order)):
         raise HwrError(f"classes must be a list of distinct labels, got {given!r}")
     if len(order) < 2:
-        raise HwrError(f"need at least two classes to train a classifier; got {len(order)}: {order.tolist()!r}")
+        raise HwrError(f"need at least two classes to train a classifier; got {len(order)} class: {order.tolist()!r}")
     return order
 
 
