@@ -48,6 +48,11 @@ class HwrPipeline(Pipeline):
         self.transform_input = transform_input
         self.memory = memory
 
+    def __getitem__(self, ind):
+        if isinstance(ind, slice):  # Pipeline's slicing passes verbose=, which is not a parameter here
+            return Pipeline(self.steps, memory=self.memory)[ind]
+        return super().__getitem__(ind)
+
     def set_params(self, **params) -> HwrPipeline:
         """Set parameters by full or short name (see :func:`resolve_params`)."""
         return super().set_params(**resolve_params(self, params))
