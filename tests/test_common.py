@@ -5,7 +5,7 @@ the default instance cannot take meaningfully, gives the check an instance that 
 its ``pair`` from the check's labels (they need not contain 0 and 1), and the accuracy check gets the pipeline without the pixel
 step (``scale="passthrough"``: the check's features are not pixels). Every model accepts the checks' toy
 widths through ``PixelScaler(square=False)``. The only expected failures left are scikit-learn's own
-Pipeline limitation.
+Pipeline limitation and, for the bare ``HwrNet``, skorch's ``__init__`` (see ``_SKORCH``).
 """
 
 from functools import partial
@@ -70,11 +70,19 @@ LABELS_WITHOUT_THE_PAIR = (
     "check_fit2d_1sample",
 )
 
+#: Checks on features that are not pixels (standardised blobs, negative values): the pipeline without the
+#: pixel step, whose range rules would refuse them (or, shifted to non-negative, shrink them 255x).
+PASSTHROUGH_CHECKS = ("check_classifiers_train", "check_decision_proba_consistency")
+
 _PIPELINE_STEPS = (
     "scikit-learn's Pipeline.fit stores the fitted estimators in its `steps` parameter (a known Pipeline "
     "limitation that scikit-learn's own test suite x-fails for Pipeline)"
 )
 _PIPELINE = {"check_estimators_overwrite_params": _PIPELINE_STEPS, "check_dont_overwrite_parameters": _PIPELINE_STEPS}
+# skorch's own design, not fixable in a subclass: NeuralNet.__init__ stores its `module__*`-style
+# arguments as attributes and sets up bookkeeping (history_, initialized_, virtual_params_).
+_SKORCH = {"check_no_attributes_set_in_init": "skorch's NeuralNet.__init__ sets history_, initialized_, "
+           "virtual_params_ and stores module__* arguments as attributes"}
 
 
 def _name(estimator) -> str:
@@ -90,7 +98,7 @@ def _check_name(check) -> str:
 def _instance_for(estimator, check):
     """The instance that makes ``check`` meaningful for ``estimator`` (see the module docstring)."""
     name, check_name = _name(estimator), _check_name(check)
-    if name in PIPELINES and check_name == "check_classifiers_train":
+    if name in PIPELINES and check_name in PASSTHROUGH_CHECKS:
         return clone(estimator).set_params(scale="passthrough")
     if name in ("cascade", "CascadeClassifier") and check_name in LABELS_WITHOUT_THE_PAIR:
         cascade = estimator.steps[-1][1] if name == "cascade" else estimator
@@ -100,7 +108,7 @@ def _instance_for(estimator, check):
 
 
 @parametrize_with_checks(
-    list(ESTIMATORS.values()), expected_failed_checks=lambda est: _PIPELINE if _name(est) in PIPELINES else {}
+    list(ESTIMATORS.values()), expected_failed_checks=lambda est: _PIPELINE if _name(est) in PIPELINES else _SKORCH if _name(est) == "HwrNet" else {}
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(_instance_for(estimator, check))

@@ -369,6 +369,8 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
 
     def set_params(self, **params) -> HwrNet:
         """Set parameters; after ``fit``, changed ``module__*`` etc. rebuild the net on the resolved device."""
+        if not self.initialized_:  # only stored: nothing is built on a device yet
+            return NeuralNetClassifier.set_params(self, **params)
         if "device" in params:  # stored as given, so the rebuild below already sees the new device
             NeuralNetClassifier.set_params(self, device=params.pop("device"))
         return self._set_params_on_device(**params) if params else self
