@@ -109,3 +109,20 @@ def test_deskew_option_in_the_pipeline_step():
     assert np.all(out[1] == 0)  # a blank image stays blank
     with pytest.raises(ValueError, match="square"):
         PixelScaler(deskew=True).fit(np.zeros((2, 10)))
+
+
+def test_every_model_front_applies_the_pixel_contract():
+    from hwr_eval import list_models, make_model
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    X = rng.integers(0, 60, size=(60, 784)).astype(np.uint8)
+    X[:, :100] += (150 * (y[:, None] == 0)).astype(np.uint8)
+    unit = make_model("logreg").fit(X / 255.0, y)
+    np.testing.assert_array_equal(unit.predict(X / 255.0), make_model("logreg").fit(X, y).predict(X))
+    with pytest.raises(HwrError, match=r"values in \[0, 1\]"):
+        make_model("logreg").fit(X, y).predict(X / 255.0)
+    with_label = np.hstack([y[:, None], X])
+    for name in list_models():
+        with pytest.raises(HwrError, match="label column"):
+            make_model(name).fit(with_label, y)
