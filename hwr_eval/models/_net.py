@@ -3,7 +3,8 @@
 What it adds to skorch, and why:
 
 * cross-entropy on logits (skorch's classifier default, NLLLoss, expects probabilities);
-* arbitrary labels (str characters in practice) encoded internally, ``classes_`` sorted;
+* arbitrary labels (str characters in practice) encoded internally, ``classes_`` sorted (or in the order
+  of skorch's ``classes=``), ``partial_fit`` on raw labels, ``NotFittedError`` before ``fit``;
 * an explicit validation set (``fit(X, y, X_val=..., y_val=...)``) for the study's protocol, else a
   seeded stratified 80/20 split, and early stopping on validation loss with the best weights restored;
 * ``device="auto"`` and ``random_state`` (same seed, same predictions on the CPU);
@@ -77,6 +78,9 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         Seeds weight initialisation, dropout, shuffling and the validation split.
     verbose : int, default=0
         1 prints one line per epoch.
+    classes : array-like or None, default=None
+        skorch's parameter: all labels, in the order of ``classes_`` and the outputs (may include labels
+        absent from ``y``). None: the sorted labels of ``y``.
     **kwargs
         Any other skorch parameter (``module__*``, ``optimizer__*``, ``callbacks``, ...).
 
