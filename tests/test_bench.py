@@ -36,14 +36,21 @@ def test_accuracy_bench_writes_rows_for_each_setting(bench_modules, real_data_di
     assert study_column == ["", "77%", "", ""]  # the study's number only beside its own reference model
 
 
-def test_speed_bench_reports_all_three_contenders(bench_modules, real_data_dir, tmp_path):
+def test_speed_bench_compares_each_precision_with_plain_skorch_at_that_precision(bench_modules, real_data_dir, tmp_path):
     _, speed = bench_modules
     speed.main(["--data", str(real_data_dir), "--epochs", "1", "--repeats", "1", "--per-class", "20",
-                "--skip-compare", "--out", str(tmp_path)])
+                "--skip-compare", "--out", str(tmp_path), "--note", "shared machine"])
     payload = json.loads((tmp_path / "speed.json").read_text())
-    assert set(payload["training"]) == {"hwr-eval cnn", "plain skorch", "hand-written loop"}
-    hwr = payload["training"]["hwr-eval cnn"]["train_images_per_s"]
-    skorch = payload["training"]["plain skorch"]["train_images_per_s"]
-    assert payload["ratios"]["vs_plain_skorch"] == pytest.approx(hwr / skorch, abs=0.01)
+    training = payload["training"]
+    assert set(training) == {"hwr-eval fp32", "hwr-eval bf16", "plain skorch fp32", "plain skorch bf16",
+                             "hand-written loop fp32"}
+    for name, record in training.items():
+        assert record["precision"] == name.rsplit(" ", 1)[1]
+        assert {"batching", "memory_format", "threads"} <= set(record)
+    for key, (ours, theirs) in speed.PAIRS.items():
+        assert training[ours]["precision"] == training[theirs]["precision"]
+        ratio = training[ours]["train_images_per_s"] / training[theirs]["train_images_per_s"]
+        assert payload["ratios"][key] == pytest.approx(ratio, abs=0.01)
     assert payload["load"]["cached_load_s"] < payload["load"]["cold_load_s"]
-    assert "hwr-eval vs plain skorch" in (tmp_path / "speed.md").read_text()
+    text = (tmp_path / "speed.md").read_text()
+    assert "in fp32 and" in text and "shared machine" in text

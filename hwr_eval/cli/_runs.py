@@ -66,6 +66,7 @@ def _print_run(run_dir: Path) -> dict:
         names = mc["models"]
         pairs = [
             f"{names[i]} vs {names[j]}: p={mc['p_value'][i][j]:.3g}"
+            + (f" (Holm {mc['p_value_holm'][i][j]:.3g})" if "p_value_holm" in mc else "")
             for i in range(len(names))
             for j in range(i + 1, len(names))
         ]

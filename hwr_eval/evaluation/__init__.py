@@ -3,7 +3,15 @@
 Everything here works on predictions and files, so a run's numbers can be recomputed by anyone.
 """
 
-from ._metrics import MCNEMAR_EXACT_BELOW, bootstrap_accuracy_ci, evaluate, mcnemar, mcnemar_matrix, top_confusions
+from ._metrics import (
+    MCNEMAR_EXACT_BELOW,
+    bootstrap_accuracy_ci,
+    evaluate,
+    holm,
+    mcnemar,
+    mcnemar_matrix,
+    top_confusions,
+)
 from ._run_folder import (
     REPORTS_DIR,
     SCHEMA_VERSION,
@@ -34,6 +42,7 @@ __all__ = [
     "default_command",
     "environment",
     "evaluate",
+    "holm",
     "mcnemar",
     "mcnemar_matrix",
     "model_params",

@@ -21,6 +21,8 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
+from ..errors import HwrError
+
 #: Below this many discordant pairs McNemar's p-value comes from the exact binomial test; the
 #: chi-square approximation is poor for small counts (the usual rule of thumb, as in statsmodels' advice).
 MCNEMAR_EXACT_BELOW = 25
@@ -100,14 +102,35 @@ def mcnemar(y_true: Sequence, pred_a: Sequence, pred_b: Sequence) -> dict:
     return {"statistic": float(statistic), "p_value": float(min(1.0, p_value)), "method": method, "b": b, "c": c}
 
 
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of p-values for multiple comparisons (controls the family-wise error).
+
+    The ``i``-th smallest of ``m`` p-values is multiplied by ``m - i + 1`` (``i`` from 1), capped at 1,
+    and made monotone: an adjusted p-value is never below that of a smaller raw one. (statsmodels'
+    ``multipletests(method="holm")`` computes the same; it is not a dependency of this package.)
+
+    Returns
+    -------
+    ndarray of float, in the order of ``p_values``.
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    stepped = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted
+
+
 def mcnemar_matrix(y_true: Sequence, predictions: Mapping[str, Sequence]) -> dict:
     """McNemar's test between every pair of models, as symmetric matrices in the models' order.
 
     Returns
     -------
     dict
-        ``models``, ``p_value`` and ``statistic`` (diagonal 1.0 and 0.0), ``method`` (diagonal None) and
-        ``discordant``: entry ``[i][j]`` counts the images model ``i`` got right and model ``j`` wrong.
+        ``models``, ``p_value`` and ``statistic`` (diagonal 1.0 and 0.0), ``method`` (diagonal None),
+        ``p_value_holm`` (the raw p-values Holm-adjusted over all ``k (k - 1) / 2`` pairs, diagonal 1.0)
+        and ``discordant``: entry ``[i][j]`` counts the images model ``i`` got right and model ``j`` wrong.
     """
     names = list(predictions)
     k = len(names)
@@ -121,7 +144,12 @@ def mcnemar_matrix(y_true: Sequence, predictions: Mapping[str, Sequence]) -> dic
         statistic[i][j] = statistic[j][i] = res["statistic"]
         method[i][j] = method[j][i] = res["method"]
         discordant[i][j], discordant[j][i] = res["b"], res["c"]
-    return {"models": names, "p_value": p_value, "statistic": statistic, "method": method, "discordant": discordant}
+    pairs = list(combinations(range(k), 2))
+    p_value_holm = [[1.0] * k for _ in range(k)]
+    for (i, j), adjusted in zip(pairs, holm([p_value[i][j] for i, j in pairs])):
+        p_value_holm[i][j] = p_value_holm[j][i] = float(adjusted)
+    return {"models": names, "p_value": p_value, "p_value_holm": p_value_holm, "statistic": statistic,
+            "method": method, "discordant": discordant}
 
 
 def top_confusions(cm: np.ndarray, classes: Sequence[str], k: int = 10) -> list[dict]:
@@ -179,7 +207,12 @@ def evaluate(
     y_pred = np.asarray(y_pred).astype(str)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"y_true has {y_true.shape[0]} labels but y_pred has {y_pred.shape[0]}")
-    labels = list(classes) if classes is not None else sorted(set(y_true) | set(y_pred))
+    labels = [str(c) for c in classes] if classes is not None else sorted(set(y_true) | set(y_pred))
+    if len(set(labels)) != len(labels):
+        raise HwrError(f"classes must be distinct, got {labels!r}")
+    unknown = sorted(str(c) for c in set(y_true) - set(labels))
+    if unknown:
+        raise HwrError(f"labels {unknown[:5]!r} in y_true are not among classes {labels[:12]!r}")
 
     metrics: dict[str, object] = {"accuracy": float(accuracy_score(y_true, y_pred))}
     metrics["accuracy_ci95"] = list(bootstrap_accuracy_ci(y_true, y_pred, n_resamples=n_resamples, seed=seed))
@@ -198,12 +231,17 @@ def evaluate(
         proba = np.asarray(proba, dtype=np.float64)
         if proba.shape != (y_true.shape[0], len(labels)):
             raise ValueError(f"proba has shape {proba.shape}, expected {(y_true.shape[0], len(labels))}")
+        # scikit-learn's log_loss and top_k_accuracy_score read proba's columns in *sorted* label order
+        # whatever order `labels` is given in; ours follow `classes` (the report order), so sort both.
+        order = np.argsort(np.asarray(labels), kind="stable")
+        sorted_labels = [labels[i] for i in order]
+        proba = proba[:, order]
         # Float32 probabilities sum to one only to about 1e-7, short of log_loss's float64 check.
         clipped = np.clip(proba, 1e-15, 1.0)
         clipped /= clipped.sum(axis=1, keepdims=True)
-        metrics["log_loss"] = float(log_loss(y_true, clipped, labels=labels))
+        metrics["log_loss"] = float(log_loss(y_true, clipped, labels=sorted_labels))
         metrics["top2_accuracy"] = (
-            float(top_k_accuracy_score(y_true, proba, k=2, labels=labels)) if len(labels) > 2 else 1.0
+            float(top_k_accuracy_score(y_true, proba, k=2, labels=sorted_labels)) if len(labels) > 2 else 1.0
         )
 
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)

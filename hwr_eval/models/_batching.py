@@ -24,21 +24,28 @@ class TensorBatches:
         Rows per batch.
     shuffle : bool
         Draw a fresh permutation (from torch's global RNG, seeded by the net) for every pass.
+    drop_last : bool, default=False
+        Leave out the last batch when it is shorter than ``batch_size`` (as ``DataLoader`` does).
     """
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor | None, batch_size: int, shuffle: bool):
+    def __init__(self, X: torch.Tensor, y: torch.Tensor | None, batch_size: int, shuffle: bool, drop_last: bool = False):
         self.X = X
         self.y = y
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.drop_last = drop_last
+
+    def _n_rows(self) -> int:
+        n = len(self.X)
+        return n - n % self.batch_size if self.drop_last else n
 
     def __len__(self) -> int:
-        return math.ceil(len(self.X) / self.batch_size)
+        return math.ceil(self._n_rows() / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-        n, bs = len(self.X), self.batch_size
+        n, bs = self._n_rows(), self.batch_size
         if self.shuffle:
-            order = torch.randperm(n).to(self.X.device)
+            order = torch.randperm(len(self.X)).to(self.X.device)
             for start in range(0, n, bs):
                 idx = order[start : start + bs]
                 yield self.X[idx], (None if self.y is None else self.y[idx])

@@ -69,6 +69,8 @@ class CascadeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if len(self.pair) != 2 or self.pair[0] == self.pair[1]:
             raise HwrError(f"pair must name two different classes, got {self.pair!r}")
         self.classes_ = np.unique(y)
+        if len(self.classes_) < 2:
+            raise HwrError(f"need at least two classes to train a classifier; got 1 class: {self.classes_.tolist()!r}")
         missing = [c for c in self.pair if not np.isin(c, self.classes_)]
         if missing:
             shown = ", ".join(map(str, self.classes_[:12])) + (" ..." if len(self.classes_) > 12 else "")
@@ -124,4 +126,5 @@ class CascadeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels: the main model's, with the pair decided by the sub-model."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted cascade raises NotFittedError here
+        return self.classes_[proba.argmax(axis=1)]

@@ -3,7 +3,8 @@
 What it adds to skorch, and why:
 
 * cross-entropy on logits (skorch's classifier default, NLLLoss, expects probabilities);
-* arbitrary labels (str characters in practice) encoded internally, ``classes_`` sorted;
+* arbitrary labels (str characters in practice) encoded internally, ``classes_`` sorted (or in the order
+  of skorch's ``classes=``), ``partial_fit`` on raw labels, ``NotFittedError`` before ``fit``;
 * an explicit validation set (``fit(X, y, X_val=..., y_val=...)``) for the study's protocol, else a
   seeded stratified 80/20 split, and early stopping on validation loss with the best weights restored;
 * ``device="auto"`` and ``random_state`` (same seed, same predictions on the CPU);
@@ -17,13 +18,11 @@ What it adds to skorch, and why:
 from __future__ import annotations
 
 import contextlib
-import math
 import numbers
-import warnings
 
 import numpy as np
 import torch
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -34,16 +33,16 @@ from torch.utils.data import Subset
 
 from ..errors import HwrError
 from ._batching import TensorBatches, _dataset_tensors
+from ._labels import _check_held_out, _encode_labels, class_order, stratified_split
 from ._modules import CNN
-from ._persistence import _callback_state, _decode, _DecodeOnLoad, _encode
+from ._persistence import CpuPickleMixin
 from ._training import EpochLog, _cpu_has_native_bf16, _EarlyStopping, _encoded_accuracy, _resolve_device, _with_device
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 PRECISIONS = ("auto", "fp32", "bf16")
-VALID_FRACTION = 0.2
 
 
-class HwrNet(NeuralNetClassifier):
+class HwrNet(CpuPickleMixin, NeuralNetClassifier):
     """A skorch classifier with the study's training protocol and scikit-learn conventions.
 
     Parameters
@@ -79,6 +78,9 @@ class HwrNet(NeuralNetClassifier):
         Seeds weight initialisation, dropout, shuffling and the validation split.
     verbose : int, default=0
         1 prints one line per epoch.
+    classes : array-like or None, default=None
+        skorch's parameter: all labels, in the order of ``classes_`` and the outputs (may include labels
+        absent from ``y``). None: the sorted labels of ``y``.
     **kwargs
         Any other skorch parameter (``module__*``, ``optimizer__*``, ``callbacks``, ...).
 
@@ -136,8 +138,8 @@ class HwrNet(NeuralNetClassifier):
         """
         for name in ("max_epochs", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < (1 if name == "batch_size" else 0):
-                raise HwrError(f"{name} must be a {'positive' if name == 'batch_size' else 'non-negative'} integer, got {value!r}")
+            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+                raise HwrError(f"{name} must be a positive integer, got {value!r}")
         if self.patience is not None and (not isinstance(self.patience, numbers.Integral) or self.patience < 1):
             raise HwrError(f"patience must be a positive integer or None, got {self.patience!r}")
         if not isinstance(self.lr, numbers.Real) or not self.lr > 0:
@@ -183,7 +185,7 @@ class HwrNet(NeuralNetClassifier):
     # ------------------------------------------------------------------ fitting
     @_with_device
     def fit(self, X, y, X_val=None, y_val=None, **fit_params) -> HwrNet:
-        """Train from scratch.
+        """Train from scratch (or, with ``warm_start=True`` on a fitted net, continue training).
 
         Parameters
         ----------
@@ -192,57 +194,79 @@ class HwrNet(NeuralNetClassifier):
         y : array-like of shape (n_samples,)
             Labels of any hashable type.
         X_val, y_val : array-like, optional
-            Explicit validation data for early stopping; overrides ``train_split``.
+            Explicit validation data for early stopping; overrides ``train_split``. Must be held out:
+            a validation set that shares more than 5% of its rows with ``X`` is refused.
 
         Returns
         -------
         self : HwrNet
         """
-        X, y = validate_data(self, X, y, dtype=np.float32, reset=True)
+        fresh = not (self.warm_start and self.initialized_)
+        return self._train(X, y, X_val, y_val, fresh=fresh, **fit_params)
+
+    @_with_device
+    def partial_fit(self, X, y, classes=None, X_val=None, y_val=None, **fit_params) -> HwrNet:
+        """Train for ``max_epochs`` more epochs on ``(X, y)``, building the net on the first call.
+
+        ``classes`` (all labels the net will ever see, in ``classes_`` order) is only read on the first
+        call; without it the net's ``classes`` parameter, else the labels of ``y``, are used.
+        """
+        return self._train(X, y, X_val, y_val, fresh=not self.initialized_, classes=classes, **fit_params)
+
+    def _train(self, X, y, X_val, y_val, *, fresh: bool, classes=None, **fit_params) -> HwrNet:
+        X, y = validate_data(self, X, y, dtype=np.float32, reset=fresh)
         check_classification_targets(y)
         self.check_params(n_features=X.shape[1])
-        warm = self.warm_start and self.initialized_
-        if warm:
-            classes = self.classes_inferred_
-            unknown = np.setdiff1d(y, classes)
-            if len(unknown):
-                raise HwrError(f"warm start with labels the net was not trained on: {unknown[:5].tolist()!r}")
-            y_enc = np.searchsorted(classes, y)
-        else:
-            classes, y_enc = np.unique(y, return_inverse=True)
-        if len(classes) < 2:
-            raise HwrError(f"need at least two classes to train a classifier; got 1 class: {classes.tolist()!r}")
-        self.classes_inferred_ = classes
+        classes = class_order(y, self.classes if classes is None else classes) if fresh else self.classes_inferred_
+        y_enc = _encode_labels(y, classes, "labels")
         valid = None
         if X_val is not None or y_val is not None:
             if X_val is None or y_val is None:
                 raise HwrError("give both X_val and y_val, or neither")
             X_val = validate_data(self, X_val, dtype=np.float32, reset=False)
             y_val = np.asarray(y_val)
-            unknown = np.setdiff1d(y_val, classes)
-            if len(unknown):
-                raise HwrError(f"validation labels not seen in training: {unknown[:5].tolist()!r}")
             if len(y_val) != len(X_val):
                 raise HwrError(f"X_val has {len(X_val)} rows but y_val has {len(y_val)} labels")
-            valid = (X_val, np.searchsorted(classes, y_val).astype(np.int64))
+            _check_held_out(X, X_val)
+            valid = (X_val, _encode_labels(y_val, classes, "validation labels"))
+        self.classes_inferred_ = classes
         self._explicit_valid = valid
         try:
-            with self._seeded():
-                if not warm:
+            # Later partial_fit calls continue the seeded stream rather than replaying the first epochs'.
+            with self._seeded(offset=0 if fresh else len(self.history)):
+                if fresh:
                     self.initialize()
-                self.partial_fit(X, y_enc.astype(np.int64), **fit_params)
+                super().partial_fit(X, y_enc, **fit_params)
         finally:
             self.__dict__.pop("_explicit_valid", None)
         return self
 
+    @property
+    def classes_(self) -> np.ndarray:
+        """Class labels in the order of ``predict_proba``'s columns (sorted unless ``classes`` was given)."""
+        try:
+            return self.__dict__["classes_inferred_"]
+        except KeyError:
+            raise NotFittedError("this HwrNet is not fitted yet; call fit(X, y) first") from None
+
+    def initialize(self) -> HwrNet:
+        """Build the network; only possible once the data has fixed the numbers of classes and pixels."""
+        if "classes_inferred_" not in self.__dict__:
+            raise HwrError(
+                "HwrNet builds its network from the data (numbers of classes and pixels): call fit(X, y) or "
+                "partial_fit(X, y, classes=...) instead of initialize()"
+            )
+        return super().initialize()
+
     @contextlib.contextmanager
-    def _seeded(self):
+    def _seeded(self, offset: int = 0):
         if self.random_state is None:
             yield
             return
         seed = self.random_state
         if not isinstance(seed, numbers.Integral):
             seed = check_random_state(seed).randint(2**31 - 1)
+        seed = (int(seed) + offset) % 2**63
         devices = [torch.device(self.device).index or 0] if torch.device(self.device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(int(seed))
@@ -286,37 +310,34 @@ class HwrNet(NeuralNetClassifier):
         if explicit is not None:
             return self.get_dataset(X, y), self.get_dataset(*explicit)
         if isinstance(self.train_split, str):  # "stratified"
-            return self._stratified_split(X, y)
+            dataset = self.get_dataset(X, y)
+            split = stratified_split(y, self.random_state)
+            return (dataset, None) if split is None else (Subset(dataset, split[0]), Subset(dataset, split[1]))
         return super().get_split_datasets(X, y, **fit_params)
 
-    def _stratified_split(self, X, y):
-        """Seeded 80/20 split, stratified when every class can be represented on both sides."""
-        n = len(y)
-        dataset = self.get_dataset(X, y)
-        if n < 2:
-            return dataset, None
-        counts = np.bincount(y)
-        n_valid = max(1, int(math.ceil(VALID_FRACTION * n)))
-        n_classes = int(np.count_nonzero(counts))
-        stratify = counts[counts > 0].min() >= 2 and n_valid >= n_classes and n - n_valid >= n_classes
-        splitter_cls = StratifiedShuffleSplit if stratify else ShuffleSplit
-        seed = self.random_state
-        if not (seed is None or isinstance(seed, numbers.Integral)):
-            seed = check_random_state(seed).randint(2**31 - 1)
-        splitter = splitter_cls(n_splits=1, test_size=n_valid, random_state=seed)
-        train_idx, valid_idx = next(splitter.split(np.zeros(n), y))
-        return Subset(dataset, train_idx), Subset(dataset, valid_idx)
-
     def get_iterator(self, dataset, training=False):
-        arrays = _dataset_tensors(dataset)
-        if arrays is None or self.iterator_train is not torch.utils.data.DataLoader:
+        """Mini-batches honouring ``iterator_train__*`` / ``iterator_valid__*`` (``batch_size``, ``shuffle``,
+        ``drop_last``); training batches are shuffled unless ``iterator_train__shuffle=False``.
+
+        Plain arrays take the whole-tensor fast path; other datasets, custom iterators and further
+        ``DataLoader`` options (workers, samplers, ...) go through the iterator itself.
+        """
+        iterator = self.iterator_train if training else self.iterator_valid
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        if iterator is not torch.utils.data.DataLoader:
             return super().get_iterator(dataset, training=training)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = len(dataset) if batch_size == -1 else batch_size
+        shuffle = kwargs.pop("shuffle", training)
+        drop_last = kwargs.pop("drop_last", False)
+        arrays = _dataset_tensors(dataset)
+        if arrays is None or kwargs:
+            return iterator(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, **kwargs)
         X, y = arrays
-        device = torch.device(self.device)
+        device = _resolve_device(self.device)
         X = torch.as_tensor(X, dtype=torch.float32).to(device)
         y = None if y is None else torch.as_tensor(y, dtype=torch.int64).to(device)
-        batch_size = len(X) if self.batch_size == -1 else self.batch_size
-        return TensorBatches(X, y, max(batch_size, 1), shuffle=training)
+        return TensorBatches(X, y, max(batch_size, 1), shuffle=shuffle, drop_last=drop_last)
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
@@ -342,6 +363,22 @@ class HwrNet(NeuralNetClassifier):
         batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
         return max(n_rows, batch_size) if batch_size and batch_size > 0 else n_rows
 
+    # ------------------------------------------------------------------ device="auto"
+    # skorch reads ``self.device`` in each of these; they run with "auto" resolved (see _with_device).
+    forward = _with_device(NeuralNetClassifier.forward)
+    get_loss = _with_device(NeuralNetClassifier.get_loss)
+    save_params = _with_device(NeuralNetClassifier.save_params)
+    load_params = _with_device(NeuralNetClassifier.load_params)
+    _set_params_on_device = _with_device(NeuralNetClassifier.set_params)
+
+    def set_params(self, **params) -> HwrNet:
+        """Set parameters; after ``fit``, changed ``module__*`` etc. rebuild the net on the resolved device."""
+        if not self.initialized_:  # only stored: nothing is built on a device yet
+            return NeuralNetClassifier.set_params(self, **params)
+        if "device" in params:  # stored as given, so the rebuild below already sees the new device
+            NeuralNetClassifier.set_params(self, device=params.pop("device"))
+        return self._set_params_on_device(**params) if params else self
+
     # ------------------------------------------------------------------ prediction
     @_with_device
     def forward_iter(self, X, training=False, device="cpu"):
@@ -350,62 +387,12 @@ class HwrNet(NeuralNetClassifier):
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
-        check_is_fitted(self, "n_features_in_")
+        check_is_fitted(self, ["n_features_in_", "module_"])
         if not is_dataset(X):  # skorch's scoring callbacks pass their own datasets
             X = validate_data(self, X, dtype=np.float32, reset=False)
         return super().predict_proba(X)
 
     def predict(self, X) -> np.ndarray:
         """Most probable class label for each row of ``X``."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
-
-    # ------------------------------------------------------------------ persistence
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_explicit_valid", None)
-        state.pop("_device_resolved", None)
-        torch_state = {}
-        for name in self._modules + self._criteria + self._optimizers:
-            obj = state.pop(name + "_", None)
-            if obj is not None:
-                torch_state[name] = _encode(obj.state_dict())
-        if "callbacks_" in state:
-            state["callbacks_"] = [(n, _callback_state(cb)) for n, cb in state["callbacks_"]]
-        state["_torch_state"] = torch_state
-        return state
-
-    def __setstate__(self, state):
-        torch_state = _decode(state.pop("_torch_state", {}))
-        for _, cb in state.get("callbacks_", []):
-            for key, value in list(vars(cb).items()) if cb is not None else []:
-                if isinstance(value, _DecodeOnLoad):
-                    setattr(cb, key, _decode(value.encoded))
-        self.__dict__.update(state)
-        if not torch_state:
-            return
-        # A model trained with device="cuda" comes back on the CPU when no GPU is present; the parameter
-        # itself must follow, or every later predict would fail in _with_device.
-        if self.device not in (None, "auto") and torch.device(self.device).type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(f"model was trained with device={self.device!r} but CUDA is not available here; "
-                          "device set to 'cpu'", UserWarning, stacklevel=2)
-            state["device"] = "cpu"
-        self.__dict__["device"] = str(_resolve_device(state["device"]))
-        try:
-            with self._current_init_context("module"):
-                precision = self.__dict__.get("precision_")
-                self.initialize_module()
-                if precision is not None:
-                    self.precision_ = precision
-                self.module_.load_state_dict(torch_state["module"])
-                self.module_ = self.module_.to(self.device)
-            with self._current_init_context("criterion"):
-                self.initialize_criterion()
-                self.criterion_ = self.criterion_.to(self.device)
-            if "optimizer" in torch_state:
-                with self._current_init_context("optimizer"):
-                    self.initialize_optimizer()
-                    self.optimizer_.load_state_dict(torch_state["optimizer"])
-        finally:
-            self.__dict__["device"] = state["device"]
-
-
+        proba = self.predict_proba(X)  # first: an unfitted net raises NotFittedError here
+        return self.classes_[proba.argmax(axis=1)]

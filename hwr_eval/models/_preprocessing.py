@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import affine_transform
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..errors import HwrError
 
 SCALING_MODES = ("negative", "positive", "binary")
 
@@ -44,8 +46,14 @@ def deskew(images: np.ndarray) -> np.ndarray:
     return out
 
 
-class PixelScaler(TransformerMixin, BaseEstimator):
-    """Map 8-bit pixel intensities (0-255) to the ranges the study compared, optionally deskewing first.
+class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Map pixel intensities to the ranges the study compared, optionally deskewing first.
+
+    The pixel contract: rows are square grayscale images (784 = 28x28 values), with intensities either
+    0-255 (integers or floats) or already in [0, 1] (floats, e.g. ``X / 255``). ``fit`` learns which of
+    the two ranges it was given (``input_max_``: 255 or 1); ``transform`` refuses data in the other range,
+    so a model trained on one scale never silently scores at chance on the other. Negative values, values
+    above 255, and rows that are not a square image (785 values: a label column left in?) are refused.
 
     Parameters
     ----------
@@ -54,40 +62,89 @@ class PixelScaler(TransformerMixin, BaseEstimator):
         ``"binary"`` to {0, 1} by thresholding at half intensity.
     deskew : bool, default=False
         Straighten slanted writing first (see :func:`deskew`); needs square images.
+    square : bool, default=True
+        Refuse rows whose length is not a square number of pixels. ``False`` accepts any width
+        (non-image features, or scikit-learn's estimator checks on toy data); the range rules still hold.
 
     Attributes
     ----------
     n_features_in_ : int
         Number of pixels per image seen in ``fit``.
+    input_max_ : float
+        The input scale learned in ``fit``: 255.0 (0-255 pixels) or 1.0 (pixels in [0, 1]).
     """
 
-    def __init__(self, mode: str = "negative", deskew: bool = False):
+    def __init__(self, mode: str = "negative", deskew: bool = False, square: bool = True):
         self.mode = mode
         self.deskew = deskew
+        self.square = square
 
     def fit(self, X, y=None):
-        """Check the input and the parameters; nothing is learned from the data."""
+        """Check the input and learn its scale (0-255 or [0, 1])."""
         if self.mode not in SCALING_MODES:
-            raise ValueError(f"unknown pixel scaling mode {self.mode!r}; choose one of {', '.join(SCALING_MODES)}")
+            raise HwrError(f"unknown pixel scaling mode {self.mode!r}; choose one of {', '.join(SCALING_MODES)}")
         X = validate_data(self, X, dtype="numeric", reset=True)
-        if self.deskew and round(np.sqrt(X.shape[1])) ** 2 != X.shape[1]:
-            raise ValueError(f"deskew needs square images, got {X.shape[1]} pixels per row")
+        width = X.shape[1]
+        is_square = _is_square(width)
+        if self.deskew and not is_square:
+            raise HwrError(f"deskew needs square images, got {width} pixels per row")
+        if self.square and not is_square:
+            hint = f" ({width - 1} pixels plus one column: is the label column still in X?)" if _is_square(width - 1) else ""
+            raise HwrError(
+                f"PixelScaler expects square images (e.g. 784 = 28x28 pixels per row), got {width} values per row"
+                f"{hint}; drop non-pixel columns, or set square=False for non-image features"
+            )
+        high = _check_range(X)
+        self.input_max_ = 1.0 if high <= 1.0 else 255.0
         return self
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True  # pixel intensities: negative values are refused
         tags.transformer_tags.preserves_dtype = ["float32"]  # always float32: what the networks take
         return tags
 
     def transform(self, X) -> np.ndarray:
         """Return ``X`` (deskewed if asked, then) scaled to the chosen range as float32."""
-        check_is_fitted(self, "n_features_in_")
-        X = validate_data(self, X, dtype="numeric", reset=False).astype(np.float32, copy=False)
+        check_is_fitted(self, "input_max_")
+        X = validate_data(self, X, dtype="numeric", reset=False)
+        high = _check_range(X)
+        if high > self.input_max_:
+            raise HwrError(
+                f"PixelScaler was fitted on pixels in [0, 1] but got values up to {high:g}: scale these like the "
+                "training data (X / 255) or refit on 0-255 pixels"
+            )
+        if self.input_max_ == 255.0 and 0 < high <= 1.0:
+            raise HwrError(
+                "PixelScaler was fitted on 0-255 pixels but got values in [0, 1]: pass 0-255 pixels (X * 255) "
+                "or refit on [0, 1] pixels"
+            )
+        X = X.astype(np.float32, copy=False) / np.float32(self.input_max_)  # now in [0, 1]
         if self.deskew:
             side = round(np.sqrt(X.shape[1]))
             X = deskew(X.reshape(-1, side, side)).reshape(len(X), -1)
         if self.mode == "negative":
-            return X / np.float32(127.5) - np.float32(1.0)
+            return X * np.float32(2.0) - np.float32(1.0)
         if self.mode == "positive":
-            return X / np.float32(255.0)
-        return (X >= np.float32(127.5)).astype(np.float32)
+            return X
+        return (X >= np.float32(0.5)).astype(np.float32)
+
+
+def _is_square(n: int) -> bool:
+    return n > 0 and round(np.sqrt(n)) ** 2 == n
+
+
+def _check_range(X: np.ndarray) -> float:
+    """The largest value of ``X``, after refusing values outside 0-255."""
+    if X.size == 0:
+        return 0.0
+    low, high = float(X.min()), float(X.max())
+    if low < 0:
+        # The message starts like scikit-learn's own, which its estimator checks look for.
+        raise HwrError(
+            f"Negative values in data passed to PixelScaler (min {low:g}): pixels are intensities 0-255 or "
+            "[0, 1]; undo any centring or standardisation first"
+        )
+    if high > 255:
+        raise HwrError(f"pixel values up to {high:g} passed to PixelScaler: intensities must lie within 0-255")
+    return high

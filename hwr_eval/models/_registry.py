@@ -16,24 +16,46 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 
 from ..errors import HwrError
 from ._cascade import CascadeClassifier
-from ._fitting import fit_with_validation
+from ._fitting import fit_pipeline_with_validation
 from ._modules import CNN, MLP, LeNet5, LinearNet
 from ._net import HwrNet
 from ._preprocessing import SCALING_MODES, PixelScaler
 
 
 class HwrPipeline(Pipeline):
-    """A scikit-learn ``Pipeline`` whose ``fit`` also carries validation data to the final step.
+    """The registry's ``Pipeline``: one parameter vocabulary, and validation data carried to the final step.
 
-    ``fit(X, y, X_val=..., y_val=...)`` fits the preceding steps on ``X``, transforms ``X_val`` with them
-    and hands both to the final estimator when its ``fit`` accepts ``X_val`` (the PyTorch models use it
-    for early stopping; the classical baselines ignore it).
+    * ``set_params`` (and so ``GridSearchCV`` / ``RandomizedSearchCV`` grids) accepts the short names of
+      :func:`resolve_params` (``lr``, ``pool``, ``mode``, ``hidden``, ``verbose``, ...) as well as the full
+      ones; ``get_params`` and ``clone`` still deal in the exact full names.
+    * ``verbose`` is the model's: per-epoch lines for the networks (``Pipeline``'s own step-timing
+      ``verbose`` is not a parameter here, so the short name is never ambiguous).
+    * ``fit(X, y, X_val=..., y_val=...)`` fits the preceding steps on ``X``, transforms ``X_val`` with them
+      and hands both to the final step when it trains on a validation split (the PyTorch models stop
+      early on it; the classical baselines fit on ``X`` alone).
     """
+
+    verbose = False  # Pipeline reads it for step timings; not a parameter (see above)
+
+    def __init__(self, steps, *, transform_input=None, memory=None):
+        self.steps = steps
+        self.transform_input = transform_input
+        self.memory = memory
+
+    def __getitem__(self, ind):
+        if isinstance(ind, slice):  # Pipeline's slicing passes verbose=, which is not a parameter here
+            return Pipeline(self.steps, memory=self.memory)[ind]
+        return super().__getitem__(ind)
+
+    def set_params(self, **params) -> HwrPipeline:
+        """Set parameters by full or short name (see :func:`resolve_params`)."""
+        return super().set_params(**resolve_params(self, params))
 
     def fit(self, X, y=None, X_val=None, y_val=None, **params) -> HwrPipeline:
         """Fit all steps; see the class docstring for ``X_val`` / ``y_val``."""
@@ -41,22 +63,14 @@ class HwrPipeline(Pipeline):
             return super().fit(X, y, **params)
         if X_val is None or y_val is None:
             raise HwrError("give both X_val and y_val, or neither")
-        step_params: dict[str, dict] = {name: {} for name, _ in self.steps}
-        for key, value in params.items():
-            step, _, param = key.partition("__")
-            if step not in step_params or not param:
-                raise HwrError(f"fit parameter {key!r} must be '<step>__<param>' with step in {list(step_params)}")
-            step_params[step][param] = value
-        Xt, Xv = X, X_val
-        for name, transformer in self.steps[:-1]:
-            if transformer is None or transformer == "passthrough":
-                continue
-            Xt = transformer.fit_transform(Xt, y, **step_params[name])
-            Xv = transformer.transform(Xv)
-        name, final = self.steps[-1]
-        if final is not None and final != "passthrough":
-            fit_with_validation(final, Xt, y, Xv, y_val, **step_params[name])
-        return self
+        return fit_pipeline_with_validation(self, X, y, X_val, y_val, **params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        first = self.steps[0][1] if self.steps else None
+        if first is not None and first != "passthrough" and hasattr(first, "__sklearn_tags__"):
+            tags.input_tags.positive_only = get_tags(first).input_tags.positive_only  # pixels: no negatives
+        return tags
 
 
 def _cnn(**params) -> HwrNet:
@@ -121,6 +135,8 @@ def resolve_params(model: BaseEstimator, params: dict) -> dict:
         When a name matches nothing or several unrelated parameters.
     """
     valid = model.get_params(deep=True)
+    if all(key in valid for key in params):
+        return dict(params)
     resolved: dict = {}
     for key, value in params.items():
         if key in valid:

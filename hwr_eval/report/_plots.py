@@ -112,7 +112,7 @@ def plot_model_comparison(summary: pd.DataFrame, title: str = "Test accuracy wit
 
 
 def plot_mcnemar(models: Sequence[str], p_values, alpha: float = 0.05, title: str = "McNemar test p-values") -> Figure:
-    """Heatmap of pairwise McNemar p-values; small p (the models' errors differ) is dark.
+    """Heatmap of pairwise McNemar p-values (pass the Holm-adjusted ones); small p (the errors differ) is dark.
 
     Colour follows ``-log10(p)`` so that 0.05, 0.001 and 1e-10 remain distinguishable; every cell is
     annotated with its p-value, and cells below ``alpha`` are marked with an asterisk.

@@ -151,11 +151,17 @@ def _comparison_section(run: RunFolder, anchors: dict[str, str]) -> str:
                         alt="Bar chart of test accuracy per model with 95% interval error bars, and macro F1.")
     mcnemar = run.results.get("mcnemar")
     if mcnemar and len(mcnemar.get("models", [])) > 1:
+        # Stars and colours use the Holm-adjusted p-values (all pairs are tested at once); runs written
+        # before they were recorded show the raw ones, and say so.
+        holm = mcnemar.get("p_value_holm")
         heat = figure_html(
-            plots.plot_mcnemar(mcnemar["models"], mcnemar["p_value"]),
+            plots.plot_mcnemar(mcnemar["models"], holm if holm is not None else mcnemar["p_value"],
+                               title="McNemar p-values, Holm-adjusted" if holm is not None else "McNemar p-values"),
             alt="Heatmap of pairwise McNemar test p-values between models.",
             caption="McNemar's test on the paired test-set predictions: a small p-value (marked * below 0.05) "
-                    "means the two models' errors differ by more than chance.")
+                    "means the two models' errors differ by more than chance. "
+                    + ("The p-values are Holm-adjusted over all pairs (raw ones in results.json)." if holm is not None
+                       else "Raw p-values, not adjusted for the number of pairs (run predates the adjustment)."))
     else:
         heat = "<p>McNemar's test needs at least two models.</p>"
     return (f'<section id="comparison"><h2>Comparison</h2>{table}<div class="cols">{chart}{heat}</div>'

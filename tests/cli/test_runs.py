@@ -209,3 +209,9 @@ def test_cv_command(synthetic_env, tmp_path):
     assert f"{frame.loc['knn', 'accuracy_mean']:.4f}" in result.stdout
     line = one_line_error(invoke("cv", "--models", "knn", "--folds", "1", *SMALL))
     assert "--folds" in line
+
+
+def test_zero_epochs_is_a_one_line_error(synthetic_env, tmp_path):
+    line = one_line_error(invoke("compare", "--models", "cnn", "--max-epochs", "0", "--out", tmp_path / "run"))
+    assert "max_epochs must be a positive integer, got 0" in line
+    assert not (tmp_path / "run").exists()

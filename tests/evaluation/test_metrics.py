@@ -123,3 +123,54 @@ def test_evaluate_rejects_mismatched_shapes():
         evaluate(["a", "b"], ["a"])
     with pytest.raises(ValueError, match="proba"):
         evaluate(["a", "b"], ["a", "b"], np.ones((2, 3)), ["a", "b"])
+
+
+def test_holm_adjustment_matches_the_step_down_rule():
+    from hwr_eval.evaluation import holm
+
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(holm([0.5, 0.6]), [1.0, 1.0])  # capped at 1
+    assert holm([]).size == 0
+
+
+def test_mcnemar_matrix_keeps_raw_and_holm_adjusted_p_values():
+    from hwr_eval.evaluation import holm, mcnemar_matrix
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=400)
+    preds = {name: np.where(rng.random(400) < acc, y, (y + 1) % 3) for name, acc in
+             [("a", 0.9), ("b", 0.8), ("c", 0.85), ("d", 0.7)]}
+    res = mcnemar_matrix(y, preds)
+    pairs = [(i, j) for i in range(4) for j in range(i + 1, 4)]
+    raw = [res["p_value"][i][j] for i, j in pairs]
+    np.testing.assert_allclose([res["p_value_holm"][i][j] for i, j in pairs], holm(raw))
+    assert all(res["p_value_holm"][j][i] == res["p_value_holm"][i][j] for i, j in pairs)
+    assert any(h > r for h, r in zip(holm(raw), raw))  # adjusted, not copied
+
+
+@pytest.mark.parametrize("order", [["B", "A"], ["C", "A", "B"], ["A", "B", "C"]])
+def test_probability_metrics_follow_the_given_class_order(order):
+    from sklearn.metrics import log_loss
+
+    rng = np.random.default_rng(1)
+    y = np.array(order)[rng.integers(0, len(order), size=60)]
+    proba = rng.dirichlet(np.ones(len(order)), size=60)
+    proba[np.arange(60), [order.index(c) for c in y]] += 3  # mostly right, columns in `order`
+    proba /= proba.sum(axis=1, keepdims=True)
+    y_pred = np.array(order)[proba.argmax(axis=1)]
+    metrics = evaluate(y, y_pred, proba, classes=order, n_resamples=10)["metrics"]
+    sorted_cols = np.argsort(order)
+    assert metrics["log_loss"] == pytest.approx(log_loss(y, proba[:, sorted_cols], labels=sorted(order)))
+    assert metrics["log_loss"] < 0.5
+    if len(order) > 2:
+        assert metrics["top2_accuracy"] >= metrics["accuracy"]
+
+
+def test_evaluate_refuses_labels_outside_the_classes():
+    from hwr_eval.errors import HwrError
+
+    with pytest.raises(HwrError, match=r"labels \['Z'\] in y_true are not among classes"):
+        evaluate(["A", "Z"], ["A", "A"], classes=["A", "B"], n_resamples=10)
+    with pytest.raises(HwrError, match="classes must be distinct"):
+        evaluate(["A"], ["A"], classes=["A", "A"], n_resamples=10)

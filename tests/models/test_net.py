@@ -181,7 +181,7 @@ def test_cuda_request_without_cuda_fails_clearly():
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"max_epochs": -1}, "max_epochs must be a non-negative integer"),
+        ({"max_epochs": 0}, "max_epochs must be a positive integer"),
         ({"batch_size": 0}, "batch_size must be a positive integer"),
         ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
         ({"precision": "fp8"}, "unknown precision 'fp8'"),
@@ -198,8 +198,8 @@ def test_bad_parameters_fail_at_fit_with_a_clear_message(params, match):
 
 def test_validation_labels_must_be_known():
     X, y = _toy()
-    with pytest.raises(HwrError, match="validation labels not seen in training"):
-        HwrNet(MLP, max_epochs=1).fit(X, y, X_val=X[:3], y_val=["a", "b", "q"])
+    with pytest.raises(HwrError, match=r"validation labels not among the net's classes .*: \['q'\]"):
+        HwrNet(MLP, max_epochs=1).fit(X, y, X_val=X[:3] + 0.5, y_val=["a", "b", "q"])
 
 
 def test_epoch_lines_are_plain_text_when_piped(capsys):

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from hwr_eval import PixelScaler
+from hwr_eval.errors import HwrError
 
 
 @pytest.mark.parametrize(
@@ -14,14 +15,64 @@ from hwr_eval import PixelScaler
 )
 def test_modes_map_the_pixel_range(mode, expected):
     X = np.array([[0, 127.5, 255]])
-    out = PixelScaler(mode=mode).fit_transform(X)
+    out = PixelScaler(mode=mode, square=False).fit_transform(X)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out[0], expected, atol=1e-6)
 
 
 def test_uint8_input_is_not_wrapped_around():
     X = np.array([[0, 200, 255]], dtype=np.uint8)
-    np.testing.assert_allclose(PixelScaler("positive").fit_transform(X)[0], [0, 200 / 255, 1], atol=1e-6)
+    np.testing.assert_allclose(PixelScaler("positive", square=False).fit_transform(X)[0], [0, 200 / 255, 1], atol=1e-6)
+
+
+def _images(n=4, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, size=(n, 784)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("mode", ["negative", "positive", "binary"])
+def test_unit_scaled_pixels_give_the_same_output_as_0_255(mode):
+    X = _images()
+    scaler = PixelScaler(mode=mode).fit(X / 255.0)
+    assert scaler.input_max_ == 1.0
+    np.testing.assert_allclose(scaler.transform(X / 255.0), PixelScaler(mode=mode).fit_transform(X), atol=1e-6)
+
+
+def test_predict_data_on_the_other_scale_is_refused():
+    X = _images()
+    with pytest.raises(HwrError, match=r"fitted on 0-255 pixels but got values in \[0, 1\]"):
+        PixelScaler().fit(X).transform(X / 255.0)
+    with pytest.raises(HwrError, match=r"fitted on pixels in \[0, 1\] but got values up to 255"):
+        PixelScaler().fit(X / 255.0).transform(X.astype(float))
+    PixelScaler().fit(X).transform(np.zeros((1, 784)))  # a blank image fits either scale
+
+
+@pytest.mark.parametrize(("value", "message"), [(-1.0, "Negative values"), (256.0, "up to 256")])
+def test_pixels_outside_0_255_are_refused_at_fit_and_transform(value, message):
+    X = _images().astype(float)
+    bad = X.copy()
+    bad[0, 5] = value
+    with pytest.raises(HwrError, match=message):
+        PixelScaler().fit(bad)
+    with pytest.raises(HwrError, match=message):
+        PixelScaler().fit(X).transform(bad)
+
+
+def test_a_left_in_label_column_is_refused_with_a_hint():
+    X = np.hstack([np.arange(4)[:, None], _images()])  # Kaggle CSV rows: label, then 784 pixels
+    with pytest.raises(HwrError, match="784 pixels plus one column: is the label column still in X"):
+        PixelScaler().fit(X)
+    with pytest.raises(HwrError, match="square=False"):
+        PixelScaler().fit(np.zeros((2, 10)))
+    assert PixelScaler(square=False).fit(X).transform(X).shape == (4, 785)
+
+
+def test_pandas_output_keeps_the_column_names():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(_images(), columns=[f"px{i}" for i in range(784)])
+    out = PixelScaler().set_output(transform="pandas").fit_transform(frame)
+    assert isinstance(out, pd.DataFrame) and list(out.columns) == list(frame.columns)
+    assert out.iloc[0, 0] == pytest.approx(frame.iloc[0, 0] / 127.5 - 1, abs=1e-6)
+    np.testing.assert_array_equal(PixelScaler().fit(_images()).get_feature_names_out()[:2], ["x0", "x1"])
 
 
 def test_unknown_mode_is_rejected_with_the_choices():
@@ -58,3 +109,20 @@ def test_deskew_option_in_the_pipeline_step():
     assert np.all(out[1] == 0)  # a blank image stays blank
     with pytest.raises(ValueError, match="square"):
         PixelScaler(deskew=True).fit(np.zeros((2, 10)))
+
+
+def test_every_model_front_applies_the_pixel_contract():
+    from hwr_eval import list_models, make_model
+
+    rng = np.random.default_rng(0)
+    y = np.arange(60) % 3
+    X = rng.integers(0, 60, size=(60, 784)).astype(np.uint8)
+    X[:, :100] += (150 * (y[:, None] == 0)).astype(np.uint8)
+    unit = make_model("logreg").fit(X / 255.0, y)
+    np.testing.assert_array_equal(unit.predict(X / 255.0), make_model("logreg").fit(X, y).predict(X))
+    with pytest.raises(HwrError, match=r"values in \[0, 1\]"):
+        make_model("logreg").fit(X, y).predict(X / 255.0)
+    with_label = np.hstack([y[:, None], X])
+    for name in list_models():
+        with pytest.raises(HwrError, match="label column"):
+            make_model(name).fit(with_label, y)

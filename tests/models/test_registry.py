@@ -99,7 +99,7 @@ def test_ambiguous_and_unknown_short_names_are_rejected():
 @pytest.mark.parametrize(
     ("name", "params", "match"),
     [
-        ("cnn", {"max_epochs": -1}, "max_epochs must be a non-negative integer"),
+        ("cnn", {"max_epochs": -1}, "max_epochs must be a positive integer"),
         ("cnn", {"pool": "median"}, "unknown pool type 'median'"),
         ("mlp", {"clf__optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
         ("lenet5", {"clf__precision": "fp16"}, "unknown precision 'fp16'"),
