@@ -30,7 +30,9 @@ from ..errors import HwrError
 from ..io import atomic_path, atomic_write_text
 from ._metrics import evaluate, mcnemar_matrix
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Older versions the report still reads (sections they lack are shown as absent).
+READABLE_SCHEMA_VERSIONS = (1, 2)
 #: Default parent folder of new run folders (relative to the working directory).
 REPORTS_DIR = Path("reports")
 #: Packages whose versions are recorded with every run.
@@ -247,8 +249,14 @@ class RunWriter:
         seed: int,
         save_model: bool = False,
         n_resamples: int = 1000,
+        extra: dict | None = None,
+        extra_arrays: dict[str, np.ndarray | None] | None = None,
     ) -> dict:
-        """Evaluate one fitted model, write its files, update ``results.json``; return its record."""
+        """Evaluate one fitted model, write its files, update ``results.json``; return its record.
+
+        ``extra`` adds keys to the model's record (e.g. ``selective``); ``extra_arrays`` writes each array
+        to ``<key>/<name>.npy`` and names it in ``files.<key>`` (``null`` for a None array).
+        """
         # Imported here: reading run folders (the report) must not load torch.
         from ..models import n_parameters, training_history, weight_maps
 
@@ -272,6 +280,12 @@ class RunWriter:
             files["model"] = f"models/{name}.joblib"
             with atomic_path(self.run_dir / files["model"]) as tmp:
                 joblib.dump(model, tmp)
+        for key, array in (extra_arrays or {}).items():
+            files[key] = None
+            if array is not None:
+                files[key] = f"{key}/{name}.npy"
+                with atomic_path(self.run_dir / files[key]) as tmp:
+                    np.save(tmp, np.asarray(array, dtype=np.float32))
         record = {
             "params": model_params(model),
             "n_parameters": int(n_parameters(model)),
@@ -280,6 +294,7 @@ class RunWriter:
             **scores,
             "history": training_history(model),
             "files": files,
+            **(extra or {}),
         }
         self.results["models"][name] = _json_value(record)
         self.predictions[name] = np.asarray(y_pred).astype(str)

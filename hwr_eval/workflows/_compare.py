@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ..data._dataset import Dataset
+from ..evaluation._context import resolve_context
+from ..evaluation._reliability import reliability_records
 from ..evaluation._run_folder import (
     RunWriter,
     aligned_proba,
@@ -84,6 +86,8 @@ def run_compare(
     on_model_start: ModelStart | None = None,
     on_model_end: ModelEnd | None = None,
     scheduler=None,
+    target_risk: float = 0.01,
+    context: str | Sequence[str] | None = None,
 ) -> Path:
     """Train each model, score it on the test split and write the run folder.
 
@@ -118,6 +122,13 @@ def run_compare(
     scheduler : str or distributed.Client, optional
         Fit the models in parallel on a Dask cluster (``"local:N"``, ``"tcp://host:8786"`` or a client;
         see :func:`dask_client`); the splits go to the workers once. Prediction and scoring run here.
+    target_risk : float, default=0.01
+        Abstention target: the rejection threshold of each model is chosen on the validation split (after
+        temperature scaling, also fitted there) for this error rate among accepted images, then applied
+        to the test split (``selective`` in ``results.json``).
+    context : "digits", "letters" or list of class labels, optional
+        Also report each model's accuracy on the test images of these classes with its predictions
+        restricted to them (``context.restricted``). The per-group context figures are always reported.
 
     Returns
     -------
@@ -131,11 +142,18 @@ def run_compare(
     CompareInterrupted
         On Ctrl-C, after writing the finished models' results with status ``"incomplete"``.
     """
+    from ..evaluation._selective import check_target_risk
+
+    target_risk = check_target_risk(target_risk)
+    if context is not None:
+        resolve_context(context, dataset.classes)  # a bad context fails before any training
     names = list(models)
     estimators = build_models(
         models, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed, verbose=verbose
     )
     settings = run_settings(list(estimators), dataset, max_epochs, device, seed, overrides, save_models)
+    settings["target_risk"] = target_risk
+    settings["context"] = context if context is None or isinstance(context, str) else list(context)
     if command is None:
         command = default_command("compare", models=names, max_epochs=max_epochs, device=device, seed=seed)
     check_dataset(dataset)
@@ -165,6 +183,10 @@ def run_compare(
             y_pred = np.asarray(model.predict(dataset.X_test)).astype(str)
             predict_time = time.perf_counter() - start
             proba = aligned_proba(model, dataset.X_test, dataset.classes)
+            # Temperature and threshold are fitted on the validation split, never on test.
+            extra, arrays = reliability_records(
+                model, dataset.X_val, dataset.y_val, dataset.y_test, y_pred, proba, dataset.X_test,
+                dataset.classes, target_risk=target_risk, context=context)
             record = writer.add_model(
                 name,
                 model,
@@ -175,6 +197,8 @@ def run_compare(
                 seed=seed,
                 save_model=save_models,
                 n_resamples=n_resamples,
+                extra=extra,
+                extra_arrays={"calibrated_probabilities": arrays.get("calibrated_probabilities")},
             )
             if on_model_end is not None:
                 on_model_end(name, record)
