@@ -83,13 +83,14 @@ def small_synthetic(tmp_path_factory):
 SCHEMA_KEYS = {"schema_version", "kind", "status", "created", "command", "settings", "environment", "data",
                "models", "mcnemar", "grid"}
 MODEL_KEYS = {"params", "n_parameters", "fit_time_s", "predict_time_s", "metrics", "per_class",
-              "confusion_matrix", "top_confusions", "history", "files"}
+              "confusion_matrix", "top_confusions", "history", "files",
+              "selective", "calibration", "context"}  # the last three: schema 2 (issue 10)
 
 
 def _check_run_folder(run_dir, dataset=None) -> dict:
     """Everything a reader of the run folder relies on, recomputed from the files themselves."""
     results = json.loads((Path(run_dir) / "results.json").read_text())
-    assert set(results) == SCHEMA_KEYS and results["schema_version"] == 1
+    assert set(results) == SCHEMA_KEYS and results["schema_version"] == 2
     classes = results["data"]["classes"]
     test = np.load(run_dir / "test_set.npz")
     assert test["X"].shape == (test["y"].size, 784) and test["X"].dtype == np.uint8
@@ -179,11 +180,34 @@ def _history(n_epochs, rng):
     return rows
 
 
+def _temperature_scaled(proba, temperature):
+    logits = np.log(np.clip(proba, 1e-12, None)) / temperature
+    scaled = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return (scaled / scaled.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _reliability_records(path, name, y, pred, proba, accuracy, seed):
+    """Schema-2 ``selective``/``calibration``/``context`` records from simulated validation predictions,
+    computed by hwr-eval's own functions, and the calibrated test probabilities file."""
+    from hwr_eval.evaluation import records_from_arrays
+
+    rng = np.random.default_rng(seed)  # its own stream: the test-split simulation stays as it was
+    val_pred, val_proba = _simulate_predictions(y, accuracy, rng)
+    temperature = 1.4
+    test_cal = _temperature_scaled(proba, temperature)
+    (path / "calibrated_probabilities").mkdir(exist_ok=True)
+    np.save(path / "calibrated_probabilities" / f"{name}.npy", test_cal)
+    return records_from_arrays(y, val_pred, val_proba, y, pred, proba, REPORT_CLASSES,
+                               val_calibrated=_temperature_scaled(val_proba, temperature), test_calibrated=test_cal,
+                               temperature=temperature, target_risk=0.05)
+
+
 def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status="complete",
-                  n_test_per_class=4, seed=0):
-    """Write a schema-v1 run folder for ``models`` under ``path`` and return ``path``.
+                  n_test_per_class=4, seed=0, schema_version=2):
+    """Write a run folder for ``models`` under ``path`` and return ``path``.
 
     ``linear`` gets history and weight maps, ``cnn`` history only, others (``knn``) neither.
+    ``schema_version=1`` leaves out what version 2 added (abstention, calibration, context).
     """
     import pandas as pd
     from scipy.stats import chi2
@@ -242,6 +266,10 @@ def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status
             "files": {"probabilities": f"probabilities/{name}.npy", "per_class": f"per_class/{name}.csv",
                       "weights": weights, "model": None},
         }
+        if schema_version >= 2:
+            entries[name].update(_reliability_records(path, name, y, pred, proba, accuracies.get(name, 0.8),
+                                                      seed + 1000 + len(entries)))
+            entries[name]["files"]["calibrated_probabilities"] = f"calibrated_probabilities/{name}.npy"
     predictions.to_csv(path / "predictions.csv", index=False)
     names = list(models)
     p_value = np.ones((len(names), len(names)))
@@ -257,10 +285,11 @@ def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status
               for split, k in (("train", 62 * n_test_per_class), ("validation", 28 * n_test_per_class), ("test", n_test_per_class))}
     counts["train"]["Q"] -= 40  # uneven classes, as in real letter data
     results = {
-        "schema_version": 1, "kind": "compare", "status": status, "created": "2026-11-25T10:00:00+00:00",
+        "schema_version": schema_version, "kind": "compare", "status": status, "created": "2026-11-25T10:00:00+00:00",
         "command": "hwr-eval compare --models " + ",".join(names) + ' --set cnn.lr=0.01 --note "<b>x</b>"',
         "settings": {"models": names, "classes": "36", "per_class": 2000, "split": "random", "max_epochs": 50,
-                     "device": "cpu", "seed": seed, "overrides": {"cnn": {"lr": 0.01}}},
+                     "device": "cpu", "seed": seed, "overrides": {"cnn": {"lr": 0.01}},
+                     **({"target_risk": 0.05, "context": None} if schema_version >= 2 else {})},
         "environment": {"python": "3.11.7", "platform": "Linux-6.1-x86_64", "device_name": "cpu",
                         "packages": {"hwr-eval": "0.1.0", "torch": "2.13.0", "scikit-learn": "1.9.1"}},
         "data": {"synthetic": synthetic, "classes": REPORT_CLASSES,

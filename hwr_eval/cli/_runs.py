@@ -55,6 +55,31 @@ def _results_table(results: dict, title: str) -> Table:
     return table
 
 
+def _class_names(classes: str) -> list[str]:
+    """The labels of a ``--classes`` set, to check ``--context`` before loading data."""
+    digits = [str(d) for d in range(10)]
+    upper = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+    return {"digits": digits, "letters": upper, "62": digits + upper + [c.lower() for c in upper]}.get(
+        classes, digits + upper)
+
+
+def _abstention_line(results: dict) -> str | None:
+    """One line per model: coverage and risk on test at the threshold chosen on validation."""
+    parts = []
+    for name, rec in results["models"].items():
+        sel = rec.get("selective") or {}
+        test = sel.get("test")
+        if not sel.get("available") or not test:
+            continue
+        risk = "-" if test["risk"] is None else f"{100 * test['risk']:.2f}% (<= {100 * test['risk_upper']:.2f}%)"
+        parts.append(f"{name} answers {100 * test['coverage']:.1f}% at risk {risk}")
+    if not parts:
+        return None
+    target = results.get("settings", {}).get("target_risk")
+    head = f"Abstention (target risk {100 * target:g}%, threshold from validation): " if target else "Abstention: "
+    return head + "; ".join(parts)
+
+
 def _print_run(run_dir: Path) -> dict:
     import json
 
@@ -71,6 +96,9 @@ def _print_run(run_dir: Path) -> dict:
             for j in range(i + 1, len(names))
         ]
         console.print("McNemar's test: " + "; ".join(pairs), highlight=False)
+    abstention = _abstention_line(results)
+    if abstention:
+        console.print(abstention, highlight=False)
     console.print(f"run folder: {run_dir}", highlight=False)
     if (run_dir / "report.html").exists():
         console.print(f"report: {run_dir / 'report.html'}", highlight=False)
@@ -121,11 +149,22 @@ def compare(
     quiet: QuietOpt = False,
     no_report: NoReportOpt = False,
     scheduler: SchedulerOpt = None,
+    target_risk: Annotated[float, typer.Option(
+        "--target-risk", help="Abstention target: largest error rate among answered test images, in (0, 1); "
+                              "each model's threshold is chosen on the validation split.")] = 0.01,
+    context: Annotated[str | None, typer.Option(
+        "--context", help="Also score predictions restricted to these classes: digits, letters, or a "
+                          "comma-separated list such as O,0,Q.")] = None,
 ) -> None:
     """Train several models on one split and compare them on the untouched test split."""
+    from ..evaluation._context import resolve_context
+    from ..evaluation._selective import check_target_risk
     from ..workflows import CompareInterrupted, build_models, run_compare
 
     _check_scheduler(scheduler)
+    check_target_risk(target_risk)
+    if context is not None:
+        resolve_context(context, _class_names(classes))
     names = _split_models(models)
     overrides = parse_sets(set_)
     # Check names and parameters before loading data, so a typo costs nothing.
@@ -147,6 +186,8 @@ def compare(
             on_model_start=_model_start,
             on_model_end=_model_end,
             scheduler=scheduler,
+            target_risk=target_risk,
+            context=context,
         )
     except CompareInterrupted as exc:
         err_console.print(

@@ -3,6 +3,9 @@
 Everything here works on predictions and files, so a run's numbers can be recomputed by anyone.
 """
 
+from ._abstain import REJECT_LABEL, SelectiveClassifier
+from ._calibration import N_BINS, calibration_metrics, fit_temperature, reliability_bins
+from ._context import ContextClassifier, class_group, context_metrics, resolve_context, restrict_proba, restricted_metrics
 from ._metrics import (
     MCNEMAR_EXACT_BELOW,
     bootstrap_accuracy_ci,
@@ -12,7 +15,9 @@ from ._metrics import (
     mcnemar_matrix,
     top_confusions,
 )
+from ._reliability import records_from_arrays, reliability_records
 from ._run_folder import (
+    READABLE_SCHEMA_VERSIONS,
     REPORTS_DIR,
     SCHEMA_VERSION,
     RunWriter,
@@ -26,6 +31,21 @@ from ._run_folder import (
     model_params,
     new_run_dir,
     prepare_run_dir,
+)
+from ._selective import (
+    COVERAGES,
+    DEFAULT_TARGET_RISK,
+    apply_threshold,
+    aurc,
+    check_target_risk,
+    confidence_scores,
+    coverage_at_risk,
+    optimal_aurc,
+    risk_coverage_curve,
+    risk_upper_bound,
+    select_threshold,
+    selective_accuracy_at,
+    selective_metrics,
 )
 
 __all__ = [
@@ -49,4 +69,33 @@ __all__ = [
     "new_run_dir",
     "prepare_run_dir",
     "top_confusions",
+    # abstention, calibration, context (issue 10)
+    "COVERAGES",
+    "DEFAULT_TARGET_RISK",
+    "N_BINS",
+    "READABLE_SCHEMA_VERSIONS",
+    "REJECT_LABEL",
+    "ContextClassifier",
+    "SelectiveClassifier",
+    "apply_threshold",
+    "aurc",
+    "calibration_metrics",
+    "check_target_risk",
+    "class_group",
+    "confidence_scores",
+    "context_metrics",
+    "coverage_at_risk",
+    "fit_temperature",
+    "optimal_aurc",
+    "reliability_bins",
+    "records_from_arrays",
+    "reliability_records",
+    "resolve_context",
+    "restrict_proba",
+    "restricted_metrics",
+    "risk_coverage_curve",
+    "risk_upper_bound",
+    "select_threshold",
+    "selective_accuracy_at",
+    "selective_metrics",
 ]

@@ -48,7 +48,7 @@ def resolve_context(context, classes: Sequence) -> np.ndarray:
         raise HwrError("context is empty: give 'digits', 'letters' or a list of class labels")
     unknown = [c for c in wanted if c not in set(names)]
     if unknown:
-        raise HwrError(f"context classes {', '.join(map(repr, unknown[:5]))} are not among the model's classes")
+        raise HwrError(f"context classes {', '.join(map(repr, unknown[:5]))} are not among the classes")
     return classes[np.isin(names, wanted)]
 
 

@@ -88,12 +88,34 @@ def reliability_records(model, X_val, y_val, y_test: Sequence, y_pred: Sequence,
         val_cal = _aligned(calibrated, X_val, classes)
         test_cal = _aligned(calibrated, X_test, classes)
 
+    records = records_from_arrays(y_val, val_pred, val_proba, y_test, y_pred, proba, classes,
+                                  val_calibrated=val_cal, test_calibrated=test_cal, temperature=temperature,
+                                  target_risk=target_risk, score=score, context=context)
+    arrays = {"calibrated_probabilities": test_cal} if test_cal is not None else {}
+    return records, arrays
+
+
+def records_from_arrays(y_val: Sequence, val_pred: Sequence, val_proba: np.ndarray, y_test: Sequence,
+                        y_pred: Sequence, proba: np.ndarray, classes: Sequence[str], *,
+                        val_calibrated: np.ndarray | None = None, test_calibrated: np.ndarray | None = None,
+                        temperature: float | None = None, target_risk: float = DEFAULT_TARGET_RISK,
+                        score: str = "max_proba", context=None) -> dict:
+    """The records of :func:`reliability_records` from predictions and probabilities alone.
+
+    The threshold is chosen on the validation arrays (calibrated ones when given) and only applied to
+    the test arrays.
+    """
+    target_risk = check_target_risk(target_risk)
+    classes = [str(c) for c in classes]
+    y_val, val_pred = np.asarray(y_val).astype(str), np.asarray(val_pred).astype(str)
+    y_test, y_pred = np.asarray(y_test).astype(str), np.asarray(y_pred).astype(str)
+    val_cal, test_cal = val_calibrated, test_calibrated
     # The threshold: chosen on validation with the scores it will be used with, applied to test as is.
     used_val = val_cal if val_cal is not None else val_proba
     used_test = test_cal if test_cal is not None else proba
     val_right, test_right = val_pred == y_val, y_pred == y_test
     threshold = select_threshold(val_right, confidence_scores(used_val, score), target_risk)
-    selective = {
+    selective: dict = {
         "available": True,
         "target_risk": target_risk,
         "score": score,
@@ -125,5 +147,4 @@ def reliability_records(model, X_val, y_val, y_test: Sequence, y_pred: Sequence,
     context_record = {"available": True, **context_metrics(y_test, y_pred, proba, classes)}
     if context is not None:
         context_record["restricted"] = restricted_metrics(y_test, proba, classes, context)
-    arrays = {"calibrated_probabilities": test_cal} if test_cal is not None else {}
-    return {"selective": selective, "calibration": calibration, "context": context_record}, arrays
+    return {"selective": selective, "calibration": calibration, "context": context_record}

@@ -13,6 +13,7 @@ from ._plots import (
     plot_training_curves,
     plot_weight_maps,
 )
+from ._reliability import plot_reliability_diagrams, plot_risk_coverage, reliability_section
 
 __all__ = [
     "RunFolder",
@@ -24,8 +25,11 @@ __all__ = [
     "plot_image_rows",
     "plot_mcnemar",
     "plot_model_comparison",
+    "plot_reliability_diagrams",
+    "plot_risk_coverage",
     "plot_sample_grid",
     "plot_training_curves",
     "plot_weight_maps",
+    "reliability_section",
     "render_report",
 ]

@@ -7,6 +7,7 @@ from pathlib import Path
 from ..io import atomic_write_text
 from ._html import _anchor, _text, _when, esc
 from ._load import RunFolder, load_run
+from ._reliability import reliability_section
 from ._sections import _banners, _comparison_section, _data_section, _grid_section, _model_section, _summary_section
 
 #: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
@@ -81,6 +82,7 @@ def render_report(run: RunFolder) -> str:
     taken: set[str] = set()
     anchors = {name: _anchor(name, taken) for name in names}
     toc = ['<a href="#summary">Summary</a>', '<a href="#data">Data</a>', '<a href="#comparison">Comparison</a>']
+    toc.append('<a href="#reliability">Abstention</a>')
     if isinstance(results.get("grid"), dict):
         toc.append('<a href="#grid">Grid search</a>')
     toc += [f'<a href="#{anchors[n]}">{esc(n)}</a>' for n in names]
@@ -89,6 +91,7 @@ def render_report(run: RunFolder) -> str:
         _summary_section(results),
         _data_section(run),
         _comparison_section(run, anchors),
+        reliability_section(run),
         _grid_section(run),
         *(_model_section(run, name, anchors[name]) for name in names),
     ]

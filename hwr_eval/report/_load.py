@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HwrError
-from ..evaluation._run_folder import SCHEMA_VERSION
+from ..evaluation._run_folder import READABLE_SCHEMA_VERSIONS
 
 #: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
 
@@ -49,6 +49,8 @@ class RunFolder:
     probabilities: dict[str, np.ndarray] = field(default_factory=dict)
     per_class: dict[str, pd.DataFrame] = field(default_factory=dict)
     weights: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Test probabilities after temperature scaling (schema 2; absent in version 1 folders).
+    calibrated_probabilities: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _fail(where: Path | str, problem: str) -> HwrError:
@@ -104,8 +106,9 @@ def load_run(run_dir: str | Path) -> RunFolder:
     if not isinstance(results, dict):
         raise _fail(results_path, "expected a JSON object at the top level")
     version = results.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise _fail(results_path, f"unsupported schema_version {version!r}; this hwr-eval reads version {SCHEMA_VERSION}")
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = ", ".join(map(str, READABLE_SCHEMA_VERSIONS))
+        raise _fail(results_path, f"unsupported schema_version {version!r}; this hwr-eval reads versions {readable}")
     for key in REQUIRED_KEYS:
         _key(results, key, object, results_path, "")
     data = _key(results, "data", dict, results_path, "")
@@ -166,6 +169,16 @@ def load_run(run_dir: str | Path) -> RunFolder:
             if proba.shape != (n_test, n_classes):
                 raise _fail(proba_path, f"shape {proba.shape}, expected ({n_test}, {n_classes})")
             run.probabilities[name] = proba
+
+        calibrated_rel = files.get("calibrated_probabilities")  # schema 2; absent or null otherwise
+        if calibrated_rel is not None:
+            if not isinstance(calibrated_rel, str):
+                raise _fail(results_path, f"key {context}files.calibrated_probabilities has the wrong type")
+            calibrated_path = _run_file(run_dir, calibrated_rel, "calibrated probabilities")
+            calibrated = _load_npy(calibrated_path)
+            if calibrated.shape != (n_test, n_classes):
+                raise _fail(calibrated_path, f"shape {calibrated.shape}, expected ({n_test}, {n_classes})")
+            run.calibrated_probabilities[name] = calibrated
 
         table_path = _run_file(run_dir, _key(files, "per_class", str, results_path, f"{context}files."), "per-class table")
         try:

@@ -272,7 +272,7 @@ def _edit_results(run_dir: Path, change) -> None:
 BREAKAGES = {
     "no results.json": (lambda d: (d / "results.json").unlink(), "results.json"),
     "invalid json": (lambda d: (d / "results.json").write_text('{"schema_version": 1,'), "not valid JSON"),
-    "schema version": (lambda d: _edit_results(d, lambda r: r.update(schema_version=2)), "schema_version 2"),
+    "schema version": (lambda d: _edit_results(d, lambda r: r.update(schema_version=99)), "schema_version 99"),
     "missing key": (lambda d: _edit_results(d, lambda r: r.pop("models")), "'models'"),
     "no test set": (lambda d: (d / "test_set.npz").unlink(), "test_set.npz"),
     "no probabilities": (lambda d: (d / "probabilities" / "knn.npy").unlink(), "knn.npy"),
