@@ -279,6 +279,9 @@ BREAKAGES = {
     "wrong probabilities": (lambda d: np.save(d / "probabilities" / "knn.npy", np.zeros((3, 36))), "knn.npy"),
     "truncated probabilities": (lambda d: (d / "probabilities" / "knn.npy").write_bytes(b"\x93NUMPY"), "knn.npy"),
     "no per-class table": (lambda d: (d / "per_class" / "knn.csv").unlink(), "knn.csv"),
+    "no calibrated probabilities": (lambda d: (d / "calibrated_probabilities" / "knn.npy").unlink(), "knn.npy"),
+    "wrong calibrated probabilities": (
+        lambda d: np.save(d / "calibrated_probabilities" / "knn.npy", np.zeros((3, 36))), "knn.npy"),
     "predictions lack model": (
         lambda d: pd.read_csv(d / "predictions.csv").drop(columns="knn").to_csv(d / "predictions.csv", index=False),
         "predictions.csv"),
@@ -369,6 +372,11 @@ def test_report_renders_in_headless_chromium(report, chromium, tmp_path):
     assert root, dom.stdout[:500]
     assert f'data-images-loaded="{n_images}/{n_images}"' in root.group(0)
     assert "data-errors" not in root.group(0)
+    # The abstention section (issue 10) is rendered with its figures, all among the decoded images.
+    rendered = parse(dom.stdout)
+    reliability_images = [i for i in rendered.images if i["section"] == "reliability"]
+    assert len(reliability_images) == 2 + len(MODELS)  # curves, reliability diagrams, one gallery per model
+    assert {s["id"] for s in rendered.sections} >= {"reliability"}
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console[:3]
 
@@ -382,6 +390,100 @@ def test_report_renders_in_headless_chromium(report, chromium, tmp_path):
     # Rendered, not blank: strong contrast and a real share of non-background pixels.
     assert pixels.std() > 20
     assert (pixels < 200).mean() > 0.05
+
+
+# --------------------------------------------------------------------------------------------------
+# Abstention, calibration and context (schema 2)
+# --------------------------------------------------------------------------------------------------
+
+
+def _section_rows(text: str, section: str) -> list[list[str]]:
+    return [cells for sec, _, cells in parse(text).rows if sec == section]
+
+
+def test_reliability_section_tables(report):
+    run_dir, _, text = report
+    results = json.loads((run_dir / "results.json").read_text())
+    assert '<section id="reliability">' in text and 'href="#reliability"' in text
+    rows = _section_rows(text, "reliability")
+    for name in MODELS:
+        sel, cal, ctx = (results["models"][name][k] for k in ("selective", "calibration", "context"))
+        model_rows = [r for r in rows if r[0] == name]
+        abstention, calibration, context = model_rows  # one row per table
+        assert abstention[1] == f"{sel['aurc']:.4f}" and abstention[4] == f"{sel['threshold']:.4f}"
+        test = sel["test"]
+        expected = "— (nothing accepted)" if test["risk"] is None else (
+            f"{100 * test['risk']:.2f}% (≤ {100 * test['risk_upper']:.2f}%)")
+        assert abstention[7] == expected
+        assert calibration[2] == f"{cal['before']['ece']:.4f} → {cal['after']['ece']:.4f}"
+        assert context[1:3] == [f"{100 * ctx['accuracy']:.2f}%", f"{100 * ctx['accuracy_with_context']:.2f}%"]
+        assert context[4] == str(ctx["cross_group_errors"])
+    alts = " ".join(i["alt"] for i in parse(text).images if i["section"] == "reliability")
+    assert "Risk-coverage curves of all models" in alts and "before and after temperature scaling" in alts
+
+
+def test_reliability_section_draws_the_test_curves_and_least_sure_images(make_run_dir, tmp_path, monkeypatch):
+    from hwr_eval.evaluation import risk_coverage_curve
+    from hwr_eval.report import _plots as plots
+    from hwr_eval.report import _reliability
+
+    run_dir = make_run_dir(tmp_path / "run", models=("knn", "cnn"), n_test_per_class=2)
+    drawn, galleries = {}, {}
+    draw_curves, draw_gallery = _reliability.plot_risk_coverage, plots.plot_image_gallery
+
+    def spy_curves(curves, target_risk=None, points=None, **kwargs):
+        drawn.update(curves=curves, target=target_risk, points=points)
+        return draw_curves(curves, target_risk, points, **kwargs)
+
+    def spy_gallery(X, captions, *args, title="", **kwargs):
+        galleries[title] = (np.asarray(X), list(captions))
+        return draw_gallery(X, captions, *args, title=title, **kwargs)
+
+    monkeypatch.setattr(_reliability, "plot_risk_coverage", spy_curves)
+    monkeypatch.setattr(plots, "plot_image_gallery", spy_gallery)
+    build_report(run_dir)
+    results = json.loads((run_dir / "results.json").read_text())
+    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    X_test = np.load(run_dir / "test_set.npz")["X"]
+    assert drawn["target"] == 0.05
+    for name in ("knn", "cnn"):
+        # The threshold applies to temperature-scaled scores, so the curve is drawn from those too.
+        scores = np.load(run_dir / "calibrated_probabilities" / f"{name}.npy").max(axis=1)
+        expected = risk_coverage_curve(preds[name] == preds["y_true"], scores)
+        np.testing.assert_allclose(drawn["curves"][name][0], expected["coverage"])
+        np.testing.assert_allclose(drawn["curves"][name][1], expected["risk"])
+        test = results["models"][name]["selective"]["test"]
+        assert drawn["points"][name] == (test["coverage"], test["risk"])
+        X, captions = galleries[f"Least sure ({name})"]
+        least = np.argsort(scores, kind="stable")[:20]
+        np.testing.assert_array_equal(X, X_test[least])
+        assert captions[0] == f"{preds['y_true'][least[0]]} → {preds[name][least[0]]}\n{scores[least[0]]:.2f}"
+
+
+def test_schema_1_run_folder_still_builds_with_the_section_marked_absent(make_run_dir, tmp_path):
+    run_dir = make_run_dir(tmp_path / "v1", models=("knn", "cnn"), n_test_per_class=1, schema_version=1)
+    assert json.loads((run_dir / "results.json").read_text())["schema_version"] == 1
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    assert "Absent: this run folder (schema version 1) was written before" in text
+    assert not [i for i in parse(text).images if i["section"] == "reliability"]
+    assert [s["id"] for s in parse(text).sections if "model" in s["class"]] == ["model-knn", "model-cnn"]
+
+
+def test_model_without_predict_proba_gets_a_note_in_the_section(make_run_dir, tmp_path):
+    from hwr_eval.evaluation._reliability import unavailable_records
+
+    run_dir = make_run_dir(tmp_path / "run", models=("knn", "cnn"), n_test_per_class=1)
+    note = "LinearSVC has no predict_proba: no confidence, so no abstention, calibration or context figures"
+
+    def drop_knn_probabilities(results):
+        results["models"]["knn"].update(unavailable_records(note, 0.05))
+        results["models"]["knn"]["files"].update(probabilities=None, calibrated_probabilities=None)
+
+    _edit_results(run_dir, drop_knn_probabilities)
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    assert f"knn: {note}" in text
+    rows = _section_rows(text, "reliability")
+    assert [r[0] for r in rows].count("knn") == 0 and [r[0] for r in rows].count("cnn") == 3
 
 
 # --------------------------------------------------------------------------------------------------
