@@ -41,6 +41,10 @@ def confidence_scores(proba: np.ndarray, score: str = "max_proba") -> np.ndarray
 
     ``"max_proba"``: the top probability; ``"margin"``: the top probability minus the second one
     (small when the model hesitates between two classes, e.g. O and 0).
+
+    Scores are rounded to float32, the precision of the probabilities stored in a run folder: equal
+    probabilities computed along different float64 paths (kNN's 1/3 and 2/3 after temperature scaling
+    differ by ~1e-17) then tie as they should, instead of ordering images by rounding noise.
     """
     if score not in SCORES:
         raise HwrError(f"unknown confidence score {score!r}; choose one of {', '.join(SCORES)}")
@@ -48,9 +52,11 @@ def confidence_scores(proba: np.ndarray, score: str = "max_proba") -> np.ndarray
     if proba.ndim != 2 or proba.shape[1] < 1:
         raise HwrError(f"probabilities must have shape (n_samples, n_classes), got {proba.shape}")
     if score == "max_proba" or proba.shape[1] == 1:
-        return proba.max(axis=1)
-    top2 = np.partition(proba, -2, axis=1)[:, -2:]
-    return top2[:, 1] - top2[:, 0]
+        scores = proba.max(axis=1)
+    else:
+        top2 = np.partition(proba, -2, axis=1)[:, -2:]
+        scores = top2[:, 1] - top2[:, 0]
+    return scores.astype(np.float32).astype(np.float64)
 
 
 def _check_pair(correct, scores) -> tuple[np.ndarray, np.ndarray]:

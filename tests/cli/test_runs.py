@@ -105,6 +105,10 @@ def test_compare_on_real_digits(real_data_dir, tmp_path, monkeypatch, check_run_
         (["--models", "logreg", "--set", "logreg.no_such_param=1"], "no_such_param"),
         (["--models", "knn", "--per-class", "3"], "per-class"),
         (["--models", "knn", "--data", "/no/such/folder"], "/no/such/folder"),
+        (["--models", "knn", "--target-risk", "1.5"], "target risk must be between 0 and 1"),
+        (["--models", "knn", "--target-risk", "0"], "target risk must be between 0 and 1"),
+        (["--models", "knn", "--context", "O,?"], "context classes '?' are not among the classes"),
+        (["--models", "knn", "--classes", "digits", "--context", "letters"], "none of the model's classes are letters"),
     ],
 )
 def test_compare_bad_inputs(synthetic_env, tmp_path, args, message):

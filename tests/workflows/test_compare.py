@@ -59,6 +59,48 @@ def test_compare_writes_the_run_folder(small_synthetic, tmp_path, check_run_fold
     assert p.shape == (3, 3) and np.allclose(p, p.T) and np.all((p >= 0) & (p <= 1))
 
 
+def test_compare_abstention_threshold_comes_from_validation(small_synthetic, tmp_path):
+    """Issue 10: the threshold is chosen on validation and applied to test as is; a model without
+    predict_proba gets a note, not a crash; --context adds the restricted accuracy."""
+    from sklearn.linear_model import RidgeClassifier
+
+    from hwr_eval.evaluation import apply_threshold, confidence_scores, fit_temperature, select_threshold
+
+    models = {"knn": make_model("knn"), "ridge": RidgeClassifier()}
+    run_dir = run_compare(models, small_synthetic, tmp_path / "run", n_resamples=50, target_risk=0.2,
+                          context="digits", save_models=True)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["schema_version"] == 2 and results["settings"]["target_risk"] == 0.2
+    sel = results["models"]["knn"]["selective"]
+    assert sel["target_risk"] == 0.2 and sel["calibrated"] and sel["temperature"] > 0
+    # Recompute the threshold from the validation split with the saved model and scikit-learn's scaling.
+    model = joblib.load(run_dir / "models" / "knn.joblib")
+    calibrated, temperature = fit_temperature(model, small_synthetic.X_val, small_synthetic.y_val)
+    assert temperature == pytest.approx(sel["temperature"])
+    val_scores = confidence_scores(calibrated.predict_proba(small_synthetic.X_val))
+    val_right = model.predict(small_synthetic.X_val) == small_synthetic.y_val
+    assert sel["threshold"] == pytest.approx(select_threshold(val_right, val_scores, 0.2))
+    # The test figures are that threshold applied to the saved calibrated test probabilities.
+    cal = np.load(run_dir / results["models"]["knn"]["files"]["calibrated_probabilities"])
+    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    expected = apply_threshold(preds["knn"] == preds["y_true"], confidence_scores(cal), sel["threshold"])
+    assert sel["test"] == pytest.approx(expected)
+    restricted = results["models"]["knn"]["context"]["restricted"]
+    assert restricted["allowed"] == [str(d) for d in range(10)] and restricted["n"] == int(
+        np.isin(small_synthetic.y_test, restricted["allowed"]).sum())
+    # No predict_proba: a clear note in results and report.
+    ridge = results["models"]["ridge"]
+    assert ridge["selective"]["available"] is False and "no predict_proba" in ridge["selective"]["note"]
+    assert ridge["files"]["calibrated_probabilities"] is None
+    assert "ridge: RidgeClassifier has no predict_proba" in (run_dir / "report.html").read_text()
+
+
+def test_compare_bad_target_risk_fails_before_training(small_synthetic, tmp_path):
+    with pytest.raises(HwrError, match="target risk must be between 0 and 1"):
+        run_compare(["knn"], small_synthetic, tmp_path / "run", target_risk=1.0)
+    assert not (tmp_path / "run").exists()
+
+
 class _Interrupting(ClassifierMixin, BaseEstimator):
     """Stands for a user pressing Ctrl-C while this model trains."""
 
