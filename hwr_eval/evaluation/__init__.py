@@ -4,7 +4,7 @@ Everything here works on predictions and files, so a run's numbers can be recomp
 """
 
 from ._abstain import REJECT_LABEL, SelectiveClassifier
-from ._calibration import N_BINS, calibration_metrics, fit_temperature, reliability_bins
+from ._calibration import N_BINS, calibration_metrics, fit_temperature, reliability_bins, temperature_scale_proba
 from ._context import ContextClassifier, class_group, context_metrics, resolve_context, restrict_proba, restricted_metrics
 from ._metrics import (
     MCNEMAR_EXACT_BELOW,
@@ -98,4 +98,5 @@ __all__ = [
     "select_threshold",
     "selective_accuracy_at",
     "selective_metrics",
+    "temperature_scale_proba",
 ]

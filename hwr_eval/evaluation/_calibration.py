@@ -102,3 +102,32 @@ def fit_temperature(model, X_val, y_val):
     calibrated.fit(X_val, np.asarray(y_val))
     beta = float(calibrated.calibrated_classifiers_[0].calibrators[0].beta_)
     return calibrated, 1.0 / beta
+
+
+def temperature_scale_proba(model, X, temperature: float) -> np.ndarray:
+    """Probabilities of a fitted ``model`` scaled by a recorded ``temperature``, as scikit-learn scales them.
+
+    Reproduces ``CalibratedClassifierCV(FrozenEstimator(model), method="temperature").predict_proba``
+    from the temperature alone (e.g. ``results["models"][name]["selective"]["temperature"]``): the
+    logits are ``decision_function`` when the model has one (logistic regression), else
+    ``log(predict_proba + 1e-12)``; the result is ``softmax(logits / temperature)``, columns in
+    ``model.classes_`` order.
+    """
+    from scipy.special import softmax
+
+    temperature = float(temperature)
+    if not np.isfinite(temperature) or temperature <= 0:
+        raise HwrError(f"temperature must be a positive number, got {temperature!r}")
+    if hasattr(model, "decision_function"):
+        logits = np.asarray(model.decision_function(X), dtype=np.float64)
+    elif hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(X), dtype=np.float64)
+        looks_like_proba = proba.ndim == 2 and proba.shape[1] > 1 and np.all((proba >= 0) & (proba <= 1)) \
+            and np.allclose(proba.sum(axis=1), 1.0)
+        logits = np.log(proba + 1e-12) if looks_like_proba else proba
+    else:
+        raise HwrError(f"{type(model).__name__} has no predict_proba, so it cannot be temperature-scaled")
+    if logits.ndim == 1 or logits.shape[1] == 1:  # binary decision_function: logits (-x, x)
+        logits = logits.reshape(-1, 1)
+        logits = np.hstack([-logits, logits])
+    return softmax(logits / temperature, axis=1)

@@ -10,7 +10,13 @@ from sklearn.metrics import brier_score_loss, log_loss
 from sklearn.svm import LinearSVC
 
 from hwr_eval.errors import HwrError
-from hwr_eval.evaluation import calibration_metrics, fit_temperature, reliability_bins, reliability_records
+from hwr_eval.evaluation import (
+    calibration_metrics,
+    fit_temperature,
+    reliability_bins,
+    reliability_records,
+    temperature_scale_proba,
+)
 
 
 def _two_class(confidences, right):
@@ -73,6 +79,19 @@ def test_temperature_scaling_lowers_nll_and_keeps_accuracy(overconfident_logreg)
     assert np.array_equal(calibrated.predict(X_test), model.predict(X_test))
     # The model itself is not refitted.
     assert calibrated.calibrated_classifiers_[0].estimator.estimator is model
+
+
+def test_recorded_temperature_reproduces_scikit_learns_scaling(overconfident_logreg):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    model, X_val, y_val, X_test, y_test = overconfident_logreg
+    knn = KNeighborsClassifier(n_neighbors=3).fit(X_val[:200], y_val[:200])  # predict_proba only, with zeros
+    for fitted, X_fit, y_fit in ((model, X_val, y_val), (knn, X_val[200:], y_val[200:])):
+        calibrated, temperature = fit_temperature(fitted, X_fit, y_fit)
+        np.testing.assert_allclose(temperature_scale_proba(fitted, X_test, temperature),
+                                   calibrated.predict_proba(X_test), atol=1e-9)
+    with pytest.raises(HwrError, match="positive"):
+        temperature_scale_proba(model, X_test, 0.0)
 
 
 def test_reliability_records_fit_on_validation(overconfident_logreg):
