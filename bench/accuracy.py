@@ -3,7 +3,8 @@
 Rows: the reference protocol (36 classes, at most 2,000 per class, random 62/28/10 split), the
 writer-disjoint split, digits only on MNIST's own 60k/10k split, and the digit models on USPS (an unseen
 data set, NIST-style normalised). Each row is one ``run_compare`` run folder (with its HTML report) under
-``--runs``; the numbers go to ``accuracy.json`` and a Markdown table ``accuracy.md`` in ``--out``.
+``--runs``; the numbers go to ``accuracy.json`` and a Markdown table ``accuracy.md`` in ``--out``, and the
+reference rows' abstention, calibration and context figures to ``reliability.md``.
 
     python bench/accuracy.py --data ../shared/data
 """
@@ -59,7 +60,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--long-models", default="mlp,cnn", help="models of the 150-epoch row")
     parser.add_argument("--deskew-models", default="knn,logreg", help="models of the deskewed row")
     parser.add_argument("--update", action="store_true",
-                        help="keep the rows of other settings already in OUT/accuracy.json (re-run some rows)")
+                        help="keep the rows (setting and model) of OUT/accuracy.json that this run does not "
+                             "produce (re-run some rows or models)")
     parser.add_argument("--models", default=",".join(ALL_MODELS), help="models of the 36-class rows")
     parser.add_argument("--digit-models", default=",".join(DIGIT_MODELS), help="models of the digit rows")
     parser.add_argument("--per-class", type=int, default=None, help="override the cap (smoke tests)")
@@ -67,6 +69,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--runs", type=Path, default=None, help="run folders (default: OUT/runs-<time>)")
+    parser.add_argument("--from-runs", type=Path, default=None,
+                        help="read the rows from the run folders already in this folder (one per row, e.g. "
+                             "FROM/reference) instead of training; models an interrupted run did not finish "
+                             "keep their rows from OUT/accuracy.json with --update")
     return parser.parse_args(argv)
 
 
@@ -140,7 +146,6 @@ def reliability_markdown(rows: list[dict]) -> str:
         return ""
     target = rows[0]["target_risk"]
     lines = [
-        "",
         f"Abstention at {target:.0%} target risk, calibration and context (reference protocol; thresholds and "
         "temperatures fitted on the validation split, figures on test):",
         "",
@@ -208,7 +213,12 @@ def main(argv=None) -> int:
     for name in ROWS:
         if name not in wanted and not (name == "mnist" and "usps" in wanted):
             continue
-        results, run_dir = run_row(name, models_of.get(name, args.models).split(","), args, runs)
+        if args.from_runs is not None:
+            run_dir = args.from_runs / name
+            results = json.loads((run_dir / "results.json").read_text())
+            print(f"[{name}] read {run_dir} ({results['status']}: {', '.join(results['models'])})", flush=True)
+        else:
+            results, run_dir = run_row(name, models_of.get(name, args.models).split(","), args, runs)
         if name in wanted:
             rows += rows_of(LABELS[name], results)
         if name == "reference":
@@ -221,8 +231,11 @@ def main(argv=None) -> int:
     previous = args.out / "accuracy.json"
     if args.update and previous.exists():
         old = json.loads(previous.read_text())
-        fresh = {r["setting"] for r in rows}
-        rows = [r for r in old["rows"] if r["setting"] not in fresh] + rows
+        # Row by row and model by model: a rerun of some models of a setting keeps the others' rows.
+        fresh = {(r["setting"], r["model"]) for r in rows}
+        kept = [r for r in old["rows"] if (r["setting"], r["model"]) not in fresh]
+        order = {key: k for k, key in enumerate((r["setting"], r["model"]) for r in old["rows"])}
+        rows = sorted(kept + rows, key=lambda r: order.get((r["setting"], r["model"]), len(order)))
         letters = letters or old.get("letters_per_class", {})
     payload = {
         "benchmark": "accuracy",
@@ -238,7 +251,8 @@ def main(argv=None) -> int:
         "rows": rows,
     }
     atomic_write_text(args.out / "accuracy.json", json.dumps(payload, indent=2) + "\n")
-    atomic_write_text(args.out / "accuracy.md", markdown(rows, letters) + reliability_markdown(rows))
+    atomic_write_text(args.out / "accuracy.md", markdown(rows, letters))
+    atomic_write_text(args.out / "reliability.md", reliability_markdown(rows))
     print(markdown(rows, letters) + reliability_markdown(rows))
     print(f"wrote {args.out / 'accuracy.json'} and accuracy.md in {payload['wall_time_s']} s")
     return 0

@@ -117,6 +117,11 @@ def _check_run_folder(run_dir, dataset=None) -> dict:
         assert np.allclose(per_class["f1"], [r["f1"] for r in rec["per_class"]])
         assert per_class["support"].sum() == test["y"].size
         assert rec["fit_time_s"] > 0 and rec["predict_time_s"] > 0
+        # Schema 2: temperature-scaled test probabilities beside the raw ones, same top class count.
+        assert rec["selective"]["available"] and rec["selective"]["calibrated"]
+        calibrated = np.load(run_dir / rec["files"]["calibrated_probabilities"])
+        assert calibrated.shape == proba.shape and np.allclose(calibrated.sum(axis=1), 1.0, atol=1e-4)
+        assert rec["selective"]["test"]["n_accepted"] <= test["y"].size
     assert results["mcnemar"]["models"] == list(results["models"])
     return results
 

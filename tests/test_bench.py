@@ -34,6 +34,15 @@ def test_accuracy_bench_writes_rows_for_each_setting(bench_modules, real_data_di
     assert table.count("\n| ") == len(settings)  # one line per row below the header
     study_column = [line.split("|")[4].strip() for line in table.splitlines()[2:2 + len(settings)]]
     assert study_column == ["", "77%", "", ""]  # the study's number only beside its own reference model
+    # Issue 10: abstention, calibration and context per model, and their table for the reference rows.
+    reference = [r for r in payload["rows"] if r["setting"] == accuracy.LABELS["reference"]]
+    for r in reference:
+        assert 0 <= r["aurc"] <= 1 and 0 <= r["coverage_at_target_risk"] <= 1 and r["target_risk"] == 0.01
+        assert r["ece_before"] >= 0 and r["ece_after"] >= 0 and r["temperature"] > 0
+        assert r["accuracy_with_context"] >= 0
+    reliability = (tmp_path / "reliability.md").read_text()
+    assert [line.split("|")[1].strip() for line in reliability.splitlines() if line.startswith("| ")][1:] == [
+        "knn", "linear"]
 
 
 def test_speed_bench_compares_each_precision_with_plain_skorch_at_that_precision(bench_modules, real_data_dir, tmp_path):

@@ -114,6 +114,11 @@ def run_grid(
         y_pred = np.asarray(best.predict(dataset.X_test)).astype(str)
         predict_time = time.perf_counter() - start
         proba = aligned_proba(best, dataset.X_test, dataset.classes)
+        # Abstention, calibration and context as in compare (default 1% target risk; fitted on validation).
+        from ..evaluation._reliability import reliability_records
+
+        extra, arrays = reliability_records(best, dataset.X_val, dataset.y_val, dataset.y_test, y_pred, proba,
+                                            dataset.X_test, dataset.classes)
 
         writer = RunWriter(run_dir, dataset, "grid", settings, command)
         cv_results = pd.DataFrame(search.cv_results_).sort_values("rank_test_score", kind="stable")
@@ -141,6 +146,8 @@ def run_grid(
             seed=seed,
             save_model=save_models,
             n_resamples=n_resamples,
+            extra=extra,
+            extra_arrays={"calibrated_probabilities": arrays.get("calibrated_probabilities")},
         )
     except BaseException as exc:
         if created:
