@@ -69,6 +69,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--runs", type=Path, default=None, help="run folders (default: OUT/runs-<time>)")
+    parser.add_argument("--note", default=None, help="free text recorded in accuracy.json (e.g. a shared machine)")
     parser.add_argument("--from-runs", type=Path, default=None,
                         help="read the rows from the run folders already in this folder (one per row, e.g. "
                              "FROM/reference) instead of training; models an interrupted run did not finish "
@@ -204,7 +205,7 @@ def markdown(rows: list[dict], letters: dict[str, int]) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
-    runs = args.runs or args.out / f"runs-{time.strftime('%Y%m%d-%H%M%S')}"
+    runs = args.from_runs or args.runs or args.out / f"runs-{time.strftime('%Y%m%d-%H%M%S')}"
     started = time.perf_counter()
     rows: list[dict] = []
     letters: dict[str, int] = {}
@@ -244,6 +245,7 @@ def main(argv=None) -> int:
         "machine": environment(),
         "python": platform.python_version(),
         "wall_time_s": round(time.perf_counter() - started, 1),
+        "note": args.note,
         "runs": str(runs),
         "study": STUDY,
         "targets": TARGETS,
