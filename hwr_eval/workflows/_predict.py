@@ -18,6 +18,7 @@ import numpy as np
 
 from ..data import CharacterImage, read_image_files
 from ..errors import HwrError
+from ..evaluation import restrict_proba, temperature_scale_proba
 
 #: Named class contexts for ``context=``; anything else is a list of classes ("0,1,A" or "01A").
 CONTEXTS = {"digits": string.digits, "letters": string.ascii_uppercase, "36": string.digits + string.ascii_uppercase}
@@ -75,11 +76,12 @@ def load_model(path: str | os.PathLike):
     return model
 
 
-def resolve_context(context: str | Sequence[str] | None, model_classes: Sequence[str]) -> list[str] | None:
+def context_classes(context: str | Sequence[str] | None, model_classes: Sequence[str]) -> list[str] | None:
     """The classes ``context`` allows, in the model's order; None for no restriction.
 
-    ``context``: ``"digits"``, ``"letters"``, ``"36"``, a comma-separated list (``"0,1,A"``), a string of
-    characters (``"01A"``) or a sequence. Every named class must be one the model was trained on.
+    The command line's vocabulary: ``"digits"``, ``"letters"``, ``"36"``, a comma-separated list
+    (``"0,1,A"``), a string of characters (``"01A"``) or a sequence; lower-case names match upper-case
+    classes. Every named class must be one the model was trained on.
     """
     if context is None:
         return None
@@ -97,30 +99,6 @@ def resolve_context(context: str | Sequence[str] | None, model_classes: Sequence
         raise HwrError(f"--context {context!r} names classes the model was not trained on ({''.join(unknown)}); "
                        f"the model knows {''.join(model_classes)}")
     return [c for c in model_classes if c in set(wanted)]
-
-
-def restrict_proba(proba: np.ndarray, classes: Sequence[str], allowed: Sequence[str] | None) -> tuple[np.ndarray, list[str]]:
-    """Keep only the ``allowed`` columns of ``proba`` and renormalise each row to sum to 1.
-
-    This is the probability under the condition that the answer is one of the allowed classes (Bayes);
-    a row whose allowed probabilities are all zero becomes uniform over them.
-    """
-    classes = list(classes)
-    if allowed is None:
-        return np.asarray(proba, dtype=np.float64), classes
-    columns = [classes.index(c) for c in allowed]
-    kept = np.asarray(proba, dtype=np.float64)[:, columns]
-    total = kept.sum(axis=1, keepdims=True)
-    uniform = np.full_like(kept, 1.0 / len(columns))
-    return np.where(total > 0, kept / np.where(total > 0, total, 1.0), uniform), list(allowed)
-
-
-def apply_temperature(proba: np.ndarray, temperature: float) -> np.ndarray:
-    """Temperature-scaled probabilities ``softmax(log(p) / T)`` (T > 1 softens over-confident ones)."""
-    logits = np.log(np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)) / float(temperature)
-    logits -= logits.max(axis=1, keepdims=True)
-    scaled = np.exp(logits)
-    return scaled / scaled.sum(axis=1, keepdims=True)
 
 
 def stored_selective(model_path: str | os.PathLike) -> dict:
@@ -172,7 +150,7 @@ def predict_images(
     segment : bool, default=True
         Cut each image into characters (a lone character comes back as one); False: one per image.
     context : str or sequence, optional
-        Allowed classes (:func:`resolve_context`); probabilities are renormalised over them.
+        Allowed classes (:func:`context_classes`); probabilities are renormalised over them.
     threshold : float, optional
         Abstain (label :data:`ABSTAIN`) when the confidence score is below it.
     temperature : float, optional
@@ -186,15 +164,15 @@ def predict_images(
     if score not in ("max_proba", "margin"):
         raise HwrError(f"unknown confidence score {score!r}; choose max_proba or margin")
     classes = [str(c) for c in model.classes_]
-    allowed = resolve_context(context, classes)
+    allowed = context_classes(context, classes)
     images = read_image_files(paths, segment=segment)
     X = np.concatenate([im.characters for im in images])
-    proba = model.predict_proba(X)
-    if temperature is not None:
-        if not float(temperature) > 0:
-            raise HwrError(f"temperature must be positive, got {temperature}")
-        proba = apply_temperature(proba, temperature)
-    proba, names = restrict_proba(proba, classes, allowed)
+    # The stored threshold was chosen on temperature-scaled probabilities: scale them the same way.
+    proba = model.predict_proba(X) if temperature is None else temperature_scale_proba(model, X, temperature)
+    names = classes
+    if allowed is not None:
+        kept = [classes.index(c) for c in allowed]
+        proba, names = restrict_proba(proba, classes, allowed)[:, kept], allowed
     order = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
     out, row = [], 0
     for image in images:
@@ -210,5 +188,5 @@ def predict_images(
     return out
 
 
-__all__ = ["ABSTAIN", "CONTEXTS", "CharacterPrediction", "ImagePrediction", "apply_temperature", "load_model",
-           "predict_images", "resolve_context", "restrict_proba", "stored_selective"]
+__all__ = ["ABSTAIN", "CONTEXTS", "CharacterPrediction", "ImagePrediction", "context_classes", "load_model",
+           "predict_images", "stored_selective"]

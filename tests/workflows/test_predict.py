@@ -13,11 +13,9 @@ from hwr_eval.data import load_dataset, read_images, render_scan, save_scan
 from hwr_eval.errors import HwrError
 from hwr_eval.models import make_model
 from hwr_eval.workflows import (
-    apply_temperature,
+    context_classes,
     load_model,
     predict_images,
-    resolve_context,
-    restrict_proba,
     stored_selective,
 )
 
@@ -97,23 +95,14 @@ def test_context_renormalises_over_the_allowed_classes(soft_model, small_synthet
     assert full.top[0][1] == pytest.approx(proba.max())
 
 
-def test_restrict_proba_is_the_conditional_probability():
-    proba = np.array([[0.5, 0.3, 0.2], [0.0, 0.0, 1.0]])
-    kept, names = restrict_proba(proba, ["0", "1", "A"], ["0", "1"])
-    assert names == ["0", "1"]
-    assert np.allclose(kept, [[0.625, 0.375], [0.5, 0.5]])  # an all-zero row becomes uniform
-    assert resolve_context("digits", list("0123456789AB")) == list("0123456789")
-    assert resolve_context("1,a", list("01AB")) == ["1", "A"]
-    assert resolve_context("B0", list("01AB")) == ["0", "B"]
+def test_context_classes_reads_the_command_line_vocabulary():
+    assert context_classes("digits", list("0123456789AB")) == list("0123456789")
+    assert context_classes("36", sorted("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")) == sorted("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    assert context_classes("1,a", list("01AB")) == ["1", "A"]
+    assert context_classes("B0", list("01AB")) == ["0", "B"]
+    assert context_classes(None, list("01")) is None
     with pytest.raises(HwrError, match="not trained on.*A"):
-        resolve_context("letters", list("0123456789"))
-
-
-def test_temperature_softens_and_keeps_the_order():
-    proba = np.array([[0.9, 0.08, 0.02]])
-    soft = apply_temperature(proba, 2.0)
-    assert np.allclose(soft.sum(), 1.0) and soft[0, 0] < 0.9 and list(np.argsort(soft[0])) == [2, 1, 0]
-    assert np.allclose(apply_temperature(proba, 1.0), proba)
+        context_classes("letters", list("0123456789"))
 
 
 def test_threshold_abstains_with_a_question_mark(soft_model, small_synthetic, tmp_path):
