@@ -7,7 +7,7 @@ import pytest
 
 import hwr_eval
 from hwr_eval.data import ImageSet, load_dataset
-from hwr_eval.data._dataset import _writer_split
+from hwr_eval.data._dataset import _select, _writer_split
 from hwr_eval.errors import DataError
 
 FEMNIST_UPPER = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", [
@@ -267,3 +267,30 @@ def test_usps_is_read_white_ink_on_black_like_mnist(real_data_dir, mnist_small):
     sample = rng.choice(len(X), 1000, replace=False)
     knn = KNeighborsClassifier(n_neighbors=3).fit(X_mnist, y_mnist)
     assert (knn.predict(X[sample]) == y[sample]).mean() > 0.7
+
+
+def test_select_takes_62_28_10_of_each_class_disjointly():
+    labels = np.repeat(["A", "B", "C"], [50, 40, 30])
+    train, val, test = _select(labels, None, ["A", "B", "C"], 40, np.random.default_rng(0))
+    for k, (label, n) in enumerate((("A", 40), ("B", 40), ("C", 30))):
+        # round(n * 0.10) test, round(n * 0.28) validation, the rest train; every index of this class.
+        sizes = [len(train[k]), len(val[k]), len(test[k])]
+        assert sizes == [n - round(n * 0.28) - round(n * 0.10), round(n * 0.28), round(n * 0.10)]
+        chosen = np.concatenate([train[k], val[k], test[k]])
+        assert len(set(chosen.tolist())) == n and (labels[chosen] == label).all()
+        assert all((np.diff(piece) > 0).all() for piece in (train[k], val[k], test[k]))  # sorted indices
+    # Another seed draws other images.
+    other = _select(labels, None, ["A", "B", "C"], 40, np.random.default_rng(1))
+    assert not np.array_equal(other[2][0], test[0])
+
+
+def test_select_caps_each_given_split_at_its_share():
+    labels = np.repeat(["A", "B"], 100)
+    part = np.tile(np.repeat([0, 1, 2], [60, 25, 15]), 2).astype(np.int8)
+    train, val, test = _select(labels, part, ["A", "B"], 50, np.random.default_rng(0))
+    for k in range(2):
+        assert [len(train[k]), len(val[k]), len(test[k])] == [31, 14, 5]  # round(50 * 0.62), ...
+        for s, piece in enumerate((train[k], val[k], test[k])):
+            assert (part[piece] == s).all() and (labels[piece] == "AB"[k]).all()
+    uncapped = _select(labels, part, ["A", "B"], None, np.random.default_rng(0))
+    assert [len(p[0]) for p in uncapped] == [60, 25, 15]
