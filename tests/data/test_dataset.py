@@ -155,15 +155,40 @@ class _InOrder:
 
 
 def test_a_writer_goes_where_the_middle_of_its_block_falls():
-    # Blocks of 25, 30, 10, 15, 12 and 8 images (100 in all) have their middles at 12.5, 40, 60, 72.5,
-    # 86 and 96%: train below 62%, validation below 90%, test above. (By their ends, 25, 55, 65, 80,
-    # 92, 100%, writers w2 and w4 would land one split later.)
-    sizes = [25, 30, 10, 15, 12, 8]
+    # Blocks of 30, 23, 14, 19, 10 and 4 images (100 in all), middles at 15, 41.5, 60, 76.5, 91 and 98%:
+    # train below 62%, validation below 90%, test above. By their ends (30, 53, 67, 86, 96, 100%) w2
+    # would go to validation; by their starts (0, 30, 53, 67, 86, 96%) w4 would.
+    sizes = [30, 23, 14, 19, 10, 4]
     writers = np.repeat([f"w{i}" for i in range(6)], sizes)
     part, disjoint = _writer_split(_pool(writers), _InOrder())
-    assert disjoint
+    assert disjoint and part.dtype.kind == "i"
     by_writer = {w: set(part[writers == w].tolist()) for w in np.unique(writers)}
-    assert by_writer == {"w0": {0}, "w1": {0}, "w2": {0}, "w3": {1}, "w4": {1}, "w5": {2}}
+    assert by_writer == {"w0": {0}, "w1": {0}, "w2": {0}, "w3": {1}, "w4": {2}, "w5": {2}}
+
+
+def test_writer_split_order_depends_on_the_seed():
+    writers = np.repeat([f"w{i:02d}" for i in range(40)], 5)
+    parts = [_writer_split(_pool(writers), np.random.default_rng(seed))[0] for seed in range(3)]
+    assert not np.array_equal(parts[0], parts[1]) and not np.array_equal(parts[1], parts[2])
+    np.testing.assert_array_equal(parts[0], _writer_split(_pool(writers), np.random.default_rng(0))[0])
+
+
+def test_writer_split_keeps_the_sources_own_test_partition():
+    # MNIST-like: the source's own test part is the test split; the rest splits 62:28.
+    subset = np.repeat(["train", "test"], [900, 100])
+    pool = ImageSet(np.zeros((1000, 28, 28), np.uint8), np.full(1000, "A"), [], subset=subset)
+    part, disjoint = _writer_split(pool, np.random.default_rng(0))
+    assert not disjoint  # no writer ids: validation is a random part of the training writers
+    np.testing.assert_array_equal(part == 2, subset == "test")
+    assert np.sum(part == 1) == round(900 * 0.28 / 0.90) and part.dtype.kind == "i"
+    # With writer ids as well (EMNIST-like), validation and train get disjoint writers in about 62:28.
+    writers = np.repeat([f"w{i:03d}" for i in range(250)], 4)
+    pool = ImageSet(np.zeros((1000, 28, 28), np.uint8), np.full(1000, "A"), [], subset=subset, writers=writers)
+    part, disjoint = _writer_split(pool, np.random.default_rng(0))
+    assert disjoint
+    np.testing.assert_array_equal(part == 2, subset == "test")
+    assert not set(writers[part == 0]) & set(writers[part == 1])
+    assert np.sum(part == 1) / 900 == pytest.approx(0.28 / 0.90, abs=0.01)
 
 
 def test_writer_split_uses_mnist_own_test_partition(tmp_path, data_files):
