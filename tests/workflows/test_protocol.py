@@ -17,6 +17,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from hwr_eval.data import Dataset
+from hwr_eval.errors import HwrError
 from hwr_eval.models import CascadeClassifier
 from hwr_eval.workflows import run_compare, run_cv, run_grid
 
@@ -195,3 +196,27 @@ def test_cascade_main_gets_the_validation_split_and_sub_model_its_pair_rows(tagg
     test = set(rows_of(tagged, "test"))
     assert test <= _predicted_rows("main")
     assert _predicted_rows("sub") == set(rows_of(tagged, "test", only=["O", "0"]))
+
+
+def test_cv_passes_the_run_settings_and_checks_the_fold_count(tagged, monkeypatch):
+    import hwr_eval.workflows._cv as cv_module
+
+    seen = []
+
+    def build(models, **settings):
+        seen.append(settings)
+        return {"spy": Spy("cv")}
+
+    monkeypatch.setattr(cv_module, "build_models", build)
+    run_cv(["spy"], tagged)
+    assert len(_fits("cv")) == 5  # default: 5 folds
+    run_cv(["spy"], tagged, folds=2, max_epochs=3, device="cpu", seed=7, overrides={"spy": {"skill": 0.5}})
+    assert seen == [{"overrides": None, "max_epochs": None, "device": None, "seed": 0, "verbose": 0},
+                    {"overrides": {"spy": {"skill": 0.5}}, "max_epochs": 3, "device": "cpu", "seed": 7, "verbose": 0}]
+    # The rarest class has 12 + 6 images in train and validation: 18 folds work, 1 and 19 do not.
+    LOG.clear()
+    run_cv(["spy"], tagged, folds=18)
+    assert len(_fits("cv")) == 18
+    for folds in (1, 19):
+        with pytest.raises(HwrError, match=rf"--folds {folds}: needs 2 to 18 folds \(the rarest class has 18 images\)"):
+            run_cv(["spy"], tagged, folds=folds)
