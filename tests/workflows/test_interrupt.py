@@ -43,6 +43,7 @@ def test_real_ctrl_c_stops_the_net_in_that_epoch_and_keeps_finished_models(small
     # skorch would swallow a KeyboardInterrupt and train on; the run's handler must end training at once.
     assert EPOCHS["mlp"] == [1], f"epochs begun after Ctrl-C in epoch 1: {EPOCHS['mlp']}"
     assert info.value.run_dir == out and info.value.finished == ["knn"]
+    assert str(info.value) == f"interrupted; results of 1 finished model(s) kept in {out}"
     results = check_run_folder(out, small_synthetic)
     assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -220,3 +220,31 @@ def test_cv_passes_the_run_settings_and_checks_the_fold_count(tagged, monkeypatc
     for folds in (1, 19):
         with pytest.raises(HwrError, match=rf"--folds {folds}: needs 2 to 18 folds \(the rarest class has 18 images\)"):
             run_cv(["spy"], tagged, folds=folds)
+
+
+class _Broken(Spy):
+    def fit(self, X, y, X_val=None, y_val=None):
+        raise RuntimeError("broken model")
+
+
+def test_cv_reports_progress_forwards_n_jobs_and_raises_fit_errors(tagged, monkeypatch):
+    import hwr_eval.workflows._cv as cv_module
+
+    calls = []
+    real = cv_module.cross_validate
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs["n_jobs"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cv_module, "cross_validate", recording)
+    models = {"a": Spy("cv"), "b": Spy("cv", skill=0.5)}
+    monkeypatch.setattr(cv_module, "build_models", lambda m, **kw: dict(models))
+    started = []
+    frame = run_cv(["a", "b"], tagged, folds=2, n_jobs=1, on_model_start=lambda *a: started.append(a))
+    assert started == [("a", 0, 2), ("b", 1, 2)] and calls == [1, 1]
+    assert frame.index.name == "model" and list(frame.index) == ["a", "b"]
+    assert frame.loc["a", "accuracy_mean"] == 1.0 > frame.loc["b", "accuracy_mean"]
+    monkeypatch.setattr(cv_module, "build_models", lambda m, **kw: {"broken": _Broken()})
+    with pytest.raises(RuntimeError, match="broken model"):  # not a NaN score
+        run_cv(["broken"], tagged, folds=2)
