@@ -319,3 +319,9 @@ def test_select_caps_each_given_split_at_its_share():
             assert (part[piece] == s).all() and (labels[piece] == "AB"[k]).all()
     uncapped = _select(labels, part, ["A", "B"], None, np.random.default_rng(0))
     assert [len(p[0]) for p in uncapped] == [60, 25, 15]
+
+
+def test_writer_split_without_writer_information_is_a_clear_error():
+    pool = ImageSet(np.zeros((4, 28, 28), np.uint8), np.full(4, "A"), [])
+    with pytest.raises(DataError, match=r"^split='writer' needs a source with writer ids or its own train/test partition$"):
+        _writer_split(pool, np.random.default_rng(0))

@@ -195,3 +195,12 @@ def test_evaluate_refuses_labels_outside_the_classes():
         evaluate(["A", "Z"], ["A", "A"], classes=["A", "B"], n_resamples=10)
     with pytest.raises(HwrError, match="classes must be distinct"):
         evaluate(["A"], ["A"], classes=["A", "A"], n_resamples=10)
+
+
+def test_mcnemar_with_no_or_balanced_disagreement_is_p_one_statistic_zero():
+    y, pa, pb = _pairs(0, 0, both_right=10, both_wrong=3)
+    assert mcnemar(y, pa, pb) == {"statistic": 0.0, "p_value": 1.0, "method": "exact", "b": 0, "c": 0}
+    # b == c: no evidence either way. The corrected (|b - c| - 1)^2 / n would give 1/n; it is 0.
+    y, pa, pb = _pairs(15, 15, both_right=10)
+    res = mcnemar(y, pa, pb)
+    assert res["method"] == "chi2" and res["statistic"] == 0.0 and res["p_value"] == 1.0
