@@ -7,7 +7,7 @@ import pytest
 
 import hwr_eval
 from hwr_eval.data import ImageSet, load_dataset
-from hwr_eval.data._dataset import _writer_split
+from hwr_eval.data._dataset import _select, _writer_split
 from hwr_eval.errors import DataError
 
 FEMNIST_UPPER = dict(zip("ABCDEFGHIJKLMNOPQRSTUVWXYZ", [
@@ -130,7 +130,65 @@ def test_writer_split_keeps_writers_apart():
     for s in range(3):
         for t in range(s + 1, 3):
             assert not set(writers[part == s]) & set(writers[part == t])
-    np.testing.assert_allclose(np.bincount(part) / len(part), [0.62, 0.28, 0.10], atol=0.12)
+    assert (np.bincount(part, minlength=3) > 0).all()
+
+
+def _pool(writers) -> ImageSet:
+    return ImageSet(np.zeros((len(writers), 28, 28), np.uint8), np.full(len(writers), "A"), [], writers=writers)
+
+
+def test_writer_split_shares_are_62_28_10():
+    # 600 writers of 1-5 images: a share can miss its target by at most one writer's block (< 0.3%),
+    # so 0.01 separates 62/28/10 from, say, 70/25/5 and can never pass with an empty test split.
+    rng = np.random.default_rng(0)
+    writers = np.repeat([f"w{i:03d}" for i in range(600)], rng.integers(1, 6, size=600))
+    for seed in range(3):
+        part, _ = _writer_split(_pool(writers), np.random.default_rng(seed))
+        np.testing.assert_allclose(np.bincount(part, minlength=3) / len(part), [0.62, 0.28, 0.10], atol=0.01)
+
+
+class _InOrder:
+    """A generator stand-in that leaves writers in their sorted order, so block positions are known."""
+
+    def permutation(self, n):
+        return np.arange(n)
+
+
+def test_a_writer_goes_where_the_middle_of_its_block_falls():
+    # Blocks of 30, 23, 14, 19, 10 and 4 images (100 in all), middles at 15, 41.5, 60, 76.5, 91 and 98%:
+    # train below 62%, validation below 90%, test above. By their ends (30, 53, 67, 86, 96, 100%) w2
+    # would go to validation; by their starts (0, 30, 53, 67, 86, 96%) w4 would.
+    sizes = [30, 23, 14, 19, 10, 4]
+    writers = np.repeat([f"w{i}" for i in range(6)], sizes)
+    part, disjoint = _writer_split(_pool(writers), _InOrder())
+    assert disjoint and part.dtype.kind == "i"
+    by_writer = {w: set(part[writers == w].tolist()) for w in np.unique(writers)}
+    assert by_writer == {"w0": {0}, "w1": {0}, "w2": {0}, "w3": {1}, "w4": {2}, "w5": {2}}
+
+
+def test_writer_split_order_depends_on_the_seed():
+    writers = np.repeat([f"w{i:02d}" for i in range(40)], 5)
+    parts = [_writer_split(_pool(writers), np.random.default_rng(seed))[0] for seed in range(3)]
+    assert not np.array_equal(parts[0], parts[1]) and not np.array_equal(parts[1], parts[2])
+    np.testing.assert_array_equal(parts[0], _writer_split(_pool(writers), np.random.default_rng(0))[0])
+
+
+def test_writer_split_keeps_the_sources_own_test_partition():
+    # MNIST-like: the source's own test part is the test split; the rest splits 62:28.
+    subset = np.repeat(["train", "test"], [900, 100])
+    pool = ImageSet(np.zeros((1000, 28, 28), np.uint8), np.full(1000, "A"), [], subset=subset)
+    part, disjoint = _writer_split(pool, np.random.default_rng(0))
+    assert not disjoint  # no writer ids: validation is a random part of the training writers
+    np.testing.assert_array_equal(part == 2, subset == "test")
+    assert np.sum(part == 1) == round(900 * 0.28 / 0.90) and part.dtype.kind == "i"
+    # With writer ids as well (EMNIST-like), validation and train get disjoint writers in about 62:28.
+    writers = np.repeat([f"w{i:03d}" for i in range(250)], 4)
+    pool = ImageSet(np.zeros((1000, 28, 28), np.uint8), np.full(1000, "A"), [], subset=subset, writers=writers)
+    part, disjoint = _writer_split(pool, np.random.default_rng(0))
+    assert disjoint
+    np.testing.assert_array_equal(part == 2, subset == "test")
+    assert not set(writers[part == 0]) & set(writers[part == 1])
+    assert np.sum(part == 1) / 900 == pytest.approx(0.28 / 0.90, abs=0.01)
 
 
 def test_writer_split_uses_mnist_own_test_partition(tmp_path, data_files):
@@ -215,3 +273,55 @@ def test_same_files_in_two_folders_keep_their_own_provenance(tmp_path, data_file
         assert data.provenance["data_dir"] == str(folder.resolve())
         paths = [s["path"] for s in data.provenance["sources"]]
         assert paths and all(Path(p).resolve().parent == folder.resolve() for p in paths)
+
+
+def test_usps_is_read_white_ink_on_black_like_mnist(real_data_dir, mnist_small):
+    if not (real_data_dir / "usps.h5").exists():
+        pytest.skip("usps.h5 not found in the data folder")
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from hwr_eval.data import load_usps
+
+    X, y, _ = load_usps(real_data_dir)
+    X_mnist, y_mnist, _, _ = mnist_small
+    # Same polarity and framing as MNIST: ~13% ink pixels (MNIST 13.2%), an empty 3-pixel border.
+    assert abs((X > 127).mean() - (X_mnist > 127).mean()) < 0.03
+    assert X.reshape(-1, 28, 28)[:, :3].mean() < 5 and X.reshape(-1, 28, 28)[:, :, -3:].mean() < 5
+    # A kNN on 2,000 MNIST digits reads USPS digits (87.7% on this sample; 3.7% with inverted images).
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(X), 1000, replace=False)
+    knn = KNeighborsClassifier(n_neighbors=3).fit(X_mnist, y_mnist)
+    assert (knn.predict(X[sample]) == y[sample]).mean() > 0.7
+
+
+def test_select_takes_62_28_10_of_each_class_disjointly():
+    labels = np.repeat(["A", "B", "C"], [50, 40, 30])
+    train, val, test = _select(labels, None, ["A", "B", "C"], 40, np.random.default_rng(0))
+    for k, (label, n) in enumerate((("A", 40), ("B", 40), ("C", 30))):
+        # round(n * 0.10) test, round(n * 0.28) validation, the rest train; every index of this class.
+        sizes = [len(train[k]), len(val[k]), len(test[k])]
+        assert sizes == [n - round(n * 0.28) - round(n * 0.10), round(n * 0.28), round(n * 0.10)]
+        chosen = np.concatenate([train[k], val[k], test[k]])
+        assert len(set(chosen.tolist())) == n and (labels[chosen] == label).all()
+        assert all((np.diff(piece) > 0).all() for piece in (train[k], val[k], test[k]))  # sorted indices
+    # Another seed draws other images.
+    other = _select(labels, None, ["A", "B", "C"], 40, np.random.default_rng(1))
+    assert not np.array_equal(other[2][0], test[0])
+
+
+def test_select_caps_each_given_split_at_its_share():
+    labels = np.repeat(["A", "B"], 100)
+    part = np.tile(np.repeat([0, 1, 2], [60, 25, 15]), 2).astype(np.int8)
+    train, val, test = _select(labels, part, ["A", "B"], 50, np.random.default_rng(0))
+    for k in range(2):
+        assert [len(train[k]), len(val[k]), len(test[k])] == [31, 14, 5]  # round(50 * 0.62), ...
+        for s, piece in enumerate((train[k], val[k], test[k])):
+            assert (part[piece] == s).all() and (labels[piece] == "AB"[k]).all()
+    uncapped = _select(labels, part, ["A", "B"], None, np.random.default_rng(0))
+    assert [len(p[0]) for p in uncapped] == [60, 25, 15]
+
+
+def test_writer_split_without_writer_information_is_a_clear_error():
+    pool = ImageSet(np.zeros((4, 28, 28), np.uint8), np.full(4, "A"), [])
+    with pytest.raises(DataError, match=r"^split='writer' needs a source with writer ids or its own train/test partition$"):
+        _writer_split(pool, np.random.default_rng(0))

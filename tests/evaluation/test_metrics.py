@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 from sklearn.metrics import classification_report
 
 from hwr_eval.evaluation import (
@@ -71,9 +72,29 @@ def test_bootstrap_ci_is_reproducible_and_sensible():
     assert (low, high) == bootstrap_accuracy_ci(y, pred, seed=3)
     assert (low, high) != bootstrap_accuracy_ci(y, pred, seed=4)
     assert low < acc < high
-    # The width matches the normal approximation 2 * 1.96 * sqrt(p (1 - p) / n) within 20 %.
-    normal = 2 * 1.96 * math.sqrt(acc * (1 - acc) / y.size)
-    assert high - low == pytest.approx(normal, rel=0.2)
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.90])
+def test_bootstrap_ci_has_the_stated_coverage(confidence):
+    # Resampling n images with replacement makes the number right Binomial(n, acc): the bootstrap
+    # interval's ends are that distribution's quantiles. The tolerance, 0.15 standard error (under three
+    # images here; the Monte-Carlo error at 4000 resamples is about 0.04 SE plus one image of rounding),
+    # is half the gap between a 95% and a 90% end (0.31 SE), so a 90% interval reported as 95% fails.
+    rng = np.random.default_rng(1)
+    n = 2000
+    y = rng.integers(0, 5, n).astype(str)
+    pred = np.where(rng.random(n) < 0.8, y, "x")
+    acc = float(np.mean(pred == y))
+    se = math.sqrt(acc * (1 - acc) / n)
+    low, high = bootstrap_accuracy_ci(y, pred, n_resamples=4000, confidence=confidence, seed=0)
+    alpha = (1 - confidence) / 2
+    expected_low, expected_high = stats.binom.ppf([alpha, 1 - alpha], n, acc) / n
+    assert low == pytest.approx(expected_low, abs=0.15 * se)
+    assert high == pytest.approx(expected_high, abs=0.15 * se)
+    if confidence == 0.95:  # what results.json calls accuracy_ci95 is this 95% interval
+        ci95 = evaluate(y, pred, n_resamples=4000, seed=0)["metrics"]["accuracy_ci95"]
+        np.testing.assert_allclose(ci95, [expected_low, expected_high], atol=0.15 * se)
+        assert tuple(ci95) == bootstrap_accuracy_ci(y, pred, n_resamples=4000, seed=0)
 
 
 def test_top_confusions_order_and_ties():
@@ -174,3 +195,12 @@ def test_evaluate_refuses_labels_outside_the_classes():
         evaluate(["A", "Z"], ["A", "A"], classes=["A", "B"], n_resamples=10)
     with pytest.raises(HwrError, match="classes must be distinct"):
         evaluate(["A"], ["A"], classes=["A", "A"], n_resamples=10)
+
+
+def test_mcnemar_with_no_or_balanced_disagreement_is_p_one_statistic_zero():
+    y, pa, pb = _pairs(0, 0, both_right=10, both_wrong=3)
+    assert mcnemar(y, pa, pb) == {"statistic": 0.0, "p_value": 1.0, "method": "exact", "b": 0, "c": 0}
+    # b == c: no evidence either way. The corrected (|b - c| - 1)^2 / n would give 1/n; it is 0.
+    y, pa, pb = _pairs(15, 15, both_right=10)
+    res = mcnemar(y, pa, pb)
+    assert res["method"] == "chi2" and res["statistic"] == 0.0 and res["p_value"] == 1.0

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from hwr_eval import HwrError, make_model
 from hwr_eval.models import MLP, CascadeClassifier, HwrNet
@@ -51,12 +52,48 @@ def test_the_sub_model_decides_whenever_main_says_o_or_zero(fitted, digits_and_o
     assert sorted(cascade.sub_.classes_) == ["0", "O"]
 
 
-def test_predict_proba_agrees_with_predict(fitted, digits_and_o):
+def test_predict_proba_puts_the_routed_decision_on_top(fitted, digits_and_o):
+    # The label predict_proba ranks first is the routing decision worked out from main_ and sub_ alone:
+    # the main model's class, or the sub-model's wherever the main model said O or 0.
     _, _, X_eval, _ = digits_and_o
+    cascade = fitted[-1]
+    Xs = fitted[0].transform(X_eval)
+    main_pred = cascade.main_.classes_[cascade.main_.predict_proba(Xs).argmax(axis=1)]
+    sub_pred = cascade.sub_.classes_[cascade.sub_.predict_proba(Xs).argmax(axis=1)]
+    expected = np.where(np.isin(main_pred, ["O", "0"]), sub_pred, main_pred)
     proba = fitted.predict_proba(X_eval)
     assert proba.shape == (len(X_eval), 11)
     np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
-    np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], fitted.predict(X_eval))
+    np.testing.assert_array_equal(fitted.classes_[proba.argmax(axis=1)], expected)
+
+
+class _Fixed(ClassifierMixin, BaseEstimator):
+    """A stand-in model whose probabilities are the same given row for every image."""
+
+    def __init__(self, row=None):
+        self.row = row
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.tile(np.asarray(self.row, dtype=float), (len(X), 1))
+
+
+def test_a_third_class_never_outscores_the_sub_models_choice():
+    # Main (classes 0, A, O, Z): 0.10, 0.39, 0.40, 0.11 -> routed, its top class is O. Sub (0, O): 0.6, 0.4,
+    # so the pair's 0.5 becomes 0: 0.30 and O: 0.20, and A (0.39) would beat the sub-model's 0 unguarded.
+    X = np.zeros((8, 4))
+    y = np.array(["0", "A", "O", "Z"] * 2)
+    cascade = CascadeClassifier(main=_Fixed([0.10, 0.39, 0.40, 0.11]), sub=_Fixed([0.6, 0.4])).fit(X, y)
+    proba = cascade.predict_proba(X[:1])[0]
+    labels = list(cascade.classes_)
+    assert labels == ["0", "A", "O", "Z"]
+    assert cascade.predict(X[:1]).tolist() == ["0"]
+    assert proba[labels.index("0")] > proba[labels.index("A")] > proba[labels.index("Z")]
+    assert proba[labels.index("0")] / proba[labels.index("O")] == pytest.approx(0.6 / 0.4)
+    assert proba.sum() == pytest.approx(1.0)
 
 
 def test_pair_mass_is_split_by_the_sub_model(fitted, digits_and_o):

@@ -50,12 +50,22 @@ def test_joblib_roundtrip_gives_identical_predictions(name, data, monkeypatch):
     assert restored.get_params().keys() == model.get_params().keys()
 
 
-def test_restored_net_can_keep_training(data):
+def test_restored_net_keeps_its_optimizer_state_and_trains_on_like_the_original(data):
     X, y = data
-    model = make_model("mlp", max_epochs=1, hidden=8, random_state=0).fit(X, y)
+    model = make_model("mlp", max_epochs=1, hidden=8, random_state=0, patience=None).fit(X, y)
     restored = _roundtrip(model)
-    restored.set_params(clf__warm_start=True).fit(X, y)
+    # Adam's moment estimates and step counts come back, not a fresh optimiser.
+    saved, loaded = model[-1].optimizer_.state_dict(), restored[-1].optimizer_.state_dict()
+    assert saved["param_groups"] == loaded["param_groups"]
+    assert saved["state"].keys() == loaded["state"].keys() and saved["state"]
+    for key, state in saved["state"].items():
+        for name, value in state.items():
+            torch.testing.assert_close(loaded["state"][key][name], value, rtol=0, atol=0)
+    # One more epoch from the pickle and from the original end with the same weights.
+    for m in (model, restored):
+        m.set_params(clf__warm_start=True).fit(X, y)
     assert len(restored[-1].history) == 2
+    np.testing.assert_allclose(restored.predict_proba(X), model.predict_proba(X), rtol=1e-5, atol=1e-7)
 
 
 def test_pickled_state_holds_only_cpu_tensors_and_no_torch_objects(data):

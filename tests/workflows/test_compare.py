@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from hwr_eval.errors import HwrError
+from hwr_eval.evaluation import mcnemar_matrix
 from hwr_eval.models import make_model
 from hwr_eval.workflows import CompareInterrupted, run_compare, run_cv, run_grid
 
@@ -55,8 +56,11 @@ def test_compare_writes_the_run_folder(small_synthetic, tmp_path, check_run_fold
         assert list(model.predict(small_synthetic.X_test)) == list(preds[name])
     report = (run_dir / "report.html").read_text()
     assert all(name in report for name in models)
-    p = np.array(results["mcnemar"]["p_value"])
-    assert p.shape == (3, 3) and np.allclose(p, p.T) and np.all((p >= 0) & (p <= 1))
+    # McNemar's matrices are those of the saved predictions.
+    expected = mcnemar_matrix(preds["y_true"], {name: preds[name] for name in models})
+    assert results["mcnemar"]["models"] == ["knn", "logreg", "linear"]
+    np.testing.assert_allclose(results["mcnemar"]["p_value"], expected["p_value"], rtol=1e-12)
+    np.testing.assert_allclose(results["mcnemar"]["statistic"], expected["statistic"], rtol=1e-12)
 
 
 def test_compare_abstention_threshold_comes_from_validation(small_synthetic, tmp_path):
