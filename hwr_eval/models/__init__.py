@@ -6,9 +6,10 @@
 """
 
 from ._cascade import CascadeClassifier
-from ._modules import CNN, MLP, LeNet5, LinearNet
+from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
 from ._preprocessing import PixelScaler, deskew
+from ._recipe import LR_SCHEDULES, EpochSpanLRScheduler
 from ._registry import (
     HwrPipeline,
     check_model_params,
@@ -24,10 +25,13 @@ __all__ = [
     "CNN",
     "MLP",
     "CascadeClassifier",
+    "EpochSpanLRScheduler",
     "HwrNet",
     "HwrPipeline",
+    "LR_SCHEDULES",
     "LeNet5",
     "LinearNet",
+    "ModernCNN",
     "PixelScaler",
     "check_model_params",
     "deskew",

@@ -36,9 +36,10 @@ from ._batching import TensorBatches, _dataset_tensors
 from ._labels import _check_held_out, _encode_labels, class_order, stratified_split
 from ._modules import CNN
 from ._persistence import CpuPickleMixin
+from ._recipe import check_recipe, schedule_callback
 from ._training import EpochLog, _cpu_has_native_bf16, _EarlyStopping, _encoded_accuracy, _resolve_device, _with_device
 
-OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -52,14 +53,18 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         ``module__*`` parameters (e.g. ``module__hidden=256``, ``module__pool="max"``).
     criterion : type, default=torch.nn.CrossEntropyLoss
         Loss on the module's logits.
-    optimizer : {"adam", "sgd"} or torch optimizer class, default="adam"
-        ``"sgd"`` is plain SGD (momentum 0, as in the study); ``optimizer__*`` parameters pass through.
+    optimizer : {"adam", "adamw", "sgd"} or torch optimizer class, default="adam"
+        ``"sgd"`` is plain SGD (momentum 0, as in the study); ``"adamw"`` is Adam with decoupled weight
+        decay; ``optimizer__*`` parameters pass through (``optimizer__weight_decay``).
     lr : float, default=1e-3
         Learning rate.
     max_epochs : int, default=50
         Upper bound on training epochs.
     batch_size : int, default=512
         Mini-batch size.
+    lr_schedule : {"constant", "onecycle", "cosine"}, default="constant"
+        Learning-rate schedule over ``max_epochs``, stepped after every batch by skorch's ``LRScheduler``
+        callback; see :mod:`hwr_eval.models._recipe` for how it meets early stopping.
     patience : int or None, default=5
         Stop after this many epochs without a better validation loss and restore the best weights;
         None trains for ``max_epochs`` and keeps the last weights.
@@ -105,6 +110,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         lr: float = 1e-3,
         max_epochs: int = 50,
         batch_size: int = 512,
+        lr_schedule: str = "constant",
         patience: int | None = 5,
         train_split="stratified",
         precision: str = "auto",
@@ -125,6 +131,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
             verbose=verbose,
             **kwargs,
         )
+        self.lr_schedule = lr_schedule
         self.patience = patience
         self.precision = precision
         self.random_state = random_state
@@ -150,6 +157,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
             raise HwrError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
         if not (self.train_split is None or self.train_split == "stratified" or callable(self.train_split)):
             raise HwrError(f"train_split must be 'stratified', None or a callable, got {self.train_split!r}")
+        check_recipe(self)
         _resolve_device(self.device)
         # Any class count builds the same layers; 2 is the smallest a classifier can have.
         kwargs = {"n_classes": 2, "n_features": n_features, **self.get_params_for("module")}
@@ -175,6 +183,9 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
             ("train_acc", EpochScoring(_encoded_accuracy, name="train_acc", lower_is_better=False, on_train=True)),
             ("valid_acc", EpochScoring(_encoded_accuracy, name="valid_acc", lower_is_better=False)),
         ]
+        scheduler = schedule_callback(self.lr_schedule)
+        if scheduler is not None:
+            callbacks.append(("lr_scheduler", scheduler))
         if self.patience is not None:
             callbacks.append(
                 ("early_stopping", _EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
