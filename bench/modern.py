@@ -68,6 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--per-class", type=int, default=None, help="override the cap (smoke tests)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override every model's epochs (smoke tests)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the targets are for 2 cores)")
+    parser.add_argument("--verbose", type=int, default=0, help="1 prints one line per epoch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--runs", type=Path, default=None, help="run folders (default: OUT/runs-<time>)")
@@ -88,7 +89,7 @@ def run_row(row: str, setting: str, models: dict, dataset, args, runs: Path) -> 
     """Train ``models`` ({label: estimator}) in one run folder; one result row per model."""
     load_before = os.getloadavg()[0]
     run_dir = run_compare(
-        models, dataset, runs / row, max_epochs=args.max_epochs, seed=args.seed,
+        models, dataset, runs / row, max_epochs=args.max_epochs, seed=args.seed, verbose=args.verbose,
         on_model_end=lambda m, rec: print(f"[{row}] {m}: accuracy {rec['metrics']['accuracy']:.4f} "
                                           f"(fit {rec['fit_time_s']:.1f} s)", flush=True),
     )

@@ -29,6 +29,7 @@ CHECK_PARAMS = {
     "cnn": {**_NET, "clf__module__channels": (4, 8), "hidden": 16},
     "lenet5": _NET,
     "cascade": {**_NET, "clf__pair": (0, 1), "channels": (4, 8), "hidden": 16},
+    "modern_cnn": {**_NET, "clf__module__channels": (4, 4, 8, 8, 8)},
 }
 
 
