@@ -109,6 +109,8 @@ def test_compare_on_real_digits(real_data_dir, tmp_path, monkeypatch, check_run_
         (["--models", "knn", "--target-risk", "0"], "target risk must be between 0 and 1"),
         (["--models", "knn", "--context", "O,?"], "context classes '?' are not among the classes"),
         (["--models", "knn", "--classes", "digits", "--context", "letters"], "none of the model's classes are letters"),
+        (["--models", "modern_cnn", "--set", "modern_cnn.lr_schedule=step"], "unknown lr_schedule 'step'"),
+        (["--models", "cnn", "--set", "cnn.label_smoothing=-0.1"], "label_smoothing must be a number in [0, 1)"),
     ],
 )
 def test_compare_bad_inputs(synthetic_env, tmp_path, args, message):
