@@ -15,6 +15,7 @@ TINY = {
     "cnn": {"max_epochs": 2, "clf__module__channels": (4, 8), "hidden": 16},
     "lenet5": {"max_epochs": 2},
     "cascade": {"max_epochs": 1, "clf__main__module__channels": (4, 8), "clf__sub__module__channels": (4, 8)},
+    "modern_cnn": {"max_epochs": 2, "clf__module__channels": (4, 4, 8, 8, 8)},
 }
 
 

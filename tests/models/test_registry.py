@@ -34,8 +34,8 @@ FAST = {
 }
 
 
-def test_list_models_names_the_study_models():
-    assert list_models() == ["logreg", "knn", "linear", "mlp", "cnn", "lenet5", "cascade"]
+def test_list_models_names_the_study_models_then_the_modern_reference():
+    assert list_models() == ["logreg", "knn", "linear", "mlp", "cnn", "lenet5", "cascade", "modern_cnn"]
     assert hwr_eval.make_model is make_model
 
 
