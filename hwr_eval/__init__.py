@@ -15,6 +15,7 @@ _LAZY = {
     "load_dataset": "data",
     "read_images": "data",
     "read_line": "data",
+    "corrupt": "data",
     "PixelScaler": "models",
     "HwrNet": "models",
     "CascadeClassifier": "models",

@@ -4,6 +4,7 @@
 train / validation / test the study's way.
 """
 
+from ._corruptions import CORRUPTIONS, ROTATION_ANGLES, SEVERITIES, corrupt, rotate
 from ._dataset import CLASS_SETS, FRACTIONS, SPLITS, Dataset, load_dataset, load_usps, resolve_data_dir
 from ._fetch import cache_dir, data_cache_dir, fetch
 from ._images import IMAGE_SUFFIXES, MAX_PIXELS, expand_paths, find_ink, normalize_character, read_grey, read_images
@@ -25,6 +26,7 @@ from ._synthetic import make_synthetic
 
 __all__ = [
     "CLASS_SETS",
+    "CORRUPTIONS",
     "FRACTIONS",
     "IMAGE_SUFFIXES",
     "KAGGLE_AZ",
@@ -34,8 +36,11 @@ __all__ = [
     "Dataset",
     "ImageSet",
     "KaggleFile",
+    "ROTATION_ANGLES",
+    "SEVERITIES",
     "cache_dir",
     "center_of_mass",
+    "corrupt",
     "data_cache_dir",
     "expand_paths",
     "fetch",
@@ -63,4 +68,5 @@ __all__ = [
     "resolve_data_dir",
     "save_scan",
     "segment_characters",
+    "rotate",
 ]
