@@ -5,6 +5,7 @@
 'max'
 """
 
+from ._augment import AUGMENT_PRESETS, Augment, augment_batch
 from ._cascade import CascadeClassifier
 from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
@@ -22,6 +23,8 @@ from ._registry import (
 )
 
 __all__ = [
+    "AUGMENT_PRESETS",
+    "Augment",
     "CNN",
     "MLP",
     "CascadeClassifier",
@@ -33,6 +36,7 @@ __all__ = [
     "LinearNet",
     "ModernCNN",
     "PixelScaler",
+    "augment_batch",
     "check_model_params",
     "deskew",
     "list_models",

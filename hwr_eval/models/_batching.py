@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -26,14 +26,18 @@ class TensorBatches:
         Draw a fresh permutation (from torch's global RNG, seeded by the net) for every pass.
     drop_last : bool, default=False
         Leave out the last batch when it is shorter than ``batch_size`` (as ``DataLoader`` does).
+    transform : callable, optional
+        Applied to every ``X`` batch (training augmentation); never set for prediction batches.
     """
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor | None, batch_size: int, shuffle: bool, drop_last: bool = False):
+    def __init__(self, X: torch.Tensor, y: torch.Tensor | None, batch_size: int, shuffle: bool, drop_last: bool = False,
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.X = X
         self.y = y
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
+        self.transform = transform
 
     def _n_rows(self) -> int:
         n = len(self.X)
@@ -43,6 +47,13 @@ class TensorBatches:
         return math.ceil(self._n_rows() / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        if self.transform is None:
+            yield from self._batches()
+        else:
+            for X, y in self._batches():
+                yield self.transform(X), y
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
         n, bs = self._n_rows(), self.batch_size
         if self.shuffle:
             order = torch.randperm(len(self.X)).to(self.X.device)

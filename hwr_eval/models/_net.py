@@ -32,6 +32,7 @@ from skorch.utils import is_dataset, to_tensor
 from torch.utils.data import Subset
 
 from ..errors import HwrError
+from ._augment import augment_batch, resolve_augment
 from ._batching import TensorBatches, _dataset_tensors
 from ._labels import _check_held_out, _encode_labels, class_order, stratified_split
 from ._modules import CNN
@@ -79,6 +80,9 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         otherwise.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU.
+    augment : {None, "affine", "elastic"} or Augment, default=None
+        Random warps of the training batches (never of validation or prediction batches), drawn from
+        the seeded generator; see :class:`hwr_eval.models.Augment` for the ranges of each preset.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, dropout, shuffling and the validation split.
     verbose : int, default=0
@@ -115,6 +119,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         train_split="stratified",
         precision: str = "auto",
         device: str = "auto",
+        augment=None,
         random_state=None,
         verbose: int = 0,
         **kwargs,
@@ -134,6 +139,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         self.lr_schedule = lr_schedule
         self.patience = patience
         self.precision = precision
+        self.augment = augment
         self.random_state = random_state
 
     # ------------------------------------------------------------------ parameters
@@ -159,6 +165,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
             raise HwrError(f"train_split must be 'stratified', None or a callable, got {self.train_split!r}")
         check_recipe(self)
         _resolve_device(self.device)
+        resolve_augment(self.augment)
         # Any class count builds the same layers; 2 is the smallest a classifier can have.
         kwargs = {"n_classes": 2, "n_features": n_features, **self.get_params_for("module")}
         if isinstance(self.module, type):
@@ -331,11 +338,16 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         ``drop_last``); training batches are shuffled unless ``iterator_train__shuffle=False``.
 
         Plain arrays take the whole-tensor fast path; other datasets, custom iterators and further
-        ``DataLoader`` options (workers, samplers, ...) go through the iterator itself.
+        ``DataLoader`` options (workers, samplers, ...) go through the iterator itself. ``augment``
+        warps the training batches of the fast path only.
         """
         iterator = self.iterator_train if training else self.iterator_valid
         kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        augment = resolve_augment(self.augment) if training else None
+        augment_error = HwrError("augment needs array input and the default iterator (whole-tensor batches)")
         if iterator is not torch.utils.data.DataLoader:
+            if augment is not None:
+                raise augment_error
             return super().get_iterator(dataset, training=training)
         batch_size = kwargs.pop("batch_size", self.batch_size)
         batch_size = len(dataset) if batch_size == -1 else batch_size
@@ -343,12 +355,15 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         drop_last = kwargs.pop("drop_last", False)
         arrays = _dataset_tensors(dataset)
         if arrays is None or kwargs:
+            if augment is not None:
+                raise augment_error
             return iterator(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, **kwargs)
         X, y = arrays
         device = _resolve_device(self.device)
         X = torch.as_tensor(X, dtype=torch.float32).to(device)
         y = None if y is None else torch.as_tensor(y, dtype=torch.int64).to(device)
-        return TensorBatches(X, y, max(batch_size, 1), shuffle=shuffle, drop_last=drop_last)
+        transform = None if augment is None else (lambda batch: augment_batch(batch, augment))
+        return TensorBatches(X, y, max(batch_size, 1), shuffle=shuffle, drop_last=drop_last, transform=transform)
 
     def infer(self, x, **fit_params):
         x = to_tensor(x, device=self.device)
