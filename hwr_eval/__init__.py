@@ -25,6 +25,7 @@ _LAZY = {
     "SelectiveClassifier": "evaluation",
     "ContextClassifier": "evaluation",
     "restrict_proba": "evaluation",
+    "evaluate_robustness": "evaluation",
     "build_report": "report",
     "run_compare": "workflows",
     "run_grid": "workflows",
@@ -32,6 +33,7 @@ _LAZY = {
     "dask_client": "workflows",
     "load_model": "workflows",
     "predict_images": "workflows",
+    "run_robustness": "workflows",
 }
 
 __all__ = ["DataError", "HwrError", "__version__", *_LAZY]

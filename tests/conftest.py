@@ -208,11 +208,13 @@ def _reliability_records(path, name, y, pred, proba, accuracy, seed):
 
 
 def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status="complete",
-                  n_test_per_class=4, seed=0, schema_version=2):
+                  n_test_per_class=4, seed=0, schema_version=2, robustness=False):
     """Write a run folder for ``models`` under ``path`` and return ``path``.
 
     ``linear`` gets history and weight maps, ``cnn`` history only, others (``knn``) neither.
-    ``schema_version=1`` leaves out what version 2 added (abstention, calibration, context).
+    ``schema_version=1`` leaves out what version 2 added (abstention, calibration, context). With
+    ``robustness`` the results carry a simulated ``robustness`` record (accuracy falling with severity
+    and with the rotation angle).
     """
     import pandas as pd
     from scipy.stats import chi2
@@ -305,8 +307,28 @@ def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status
         "mcnemar": {"models": names, "p_value": p_value.tolist(), "statistic": statistic.tolist()} if len(names) > 1 else None,
         "grid": None,
     }
+    if robustness:
+        results["robustness"] = _simulated_robustness(names, accuracies, rng)
     (path / "results.json").write_text(json.dumps(results, indent=2))
     return path
+
+
+def _simulated_robustness(names, accuracies, rng) -> dict:
+    from hwr_eval.data import CORRUPTIONS, ROTATION_ANGLES, SEVERITIES
+
+    angles = [float(a) for a in ROTATION_ANGLES]
+    models = {}
+    for name in names:
+        clean = accuracies.get(name, 0.8)
+        per_corruption = {c: [round(clean * (1 - rng.uniform(0.02, 0.12) * s), 4) for s in SEVERITIES] for c in CORRUPTIONS}
+        rotation = [round(clean * float(np.exp(-((a / 55) ** 2))), 4) for a in angles]
+        mca = float(np.mean([v for values in per_corruption.values() for v in values]))
+        worst = min(per_corruption, key=lambda c: np.mean(per_corruption[c]))
+        models[name] = {"clean_accuracy": clean, "mca": mca, "relative_drop": (clean - mca) / clean,
+                        "rotation_30": float(np.mean([rotation[angles.index(-30.0)], rotation[angles.index(30.0)]])),
+                        "worst": worst, "per_corruption": per_corruption, "rotation": rotation}
+    return {"seed": 0, "corruptions": list(CORRUPTIONS), "severities": list(SEVERITIES), "angles": angles,
+            "file": None, "models": models}
 
 
 # ======================================================================================================

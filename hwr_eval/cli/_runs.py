@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -155,11 +156,15 @@ def compare(
     context: Annotated[str | None, typer.Option(
         "--context", help="Also score predictions restricted to these classes: digits, letters, or a "
                           "comma-separated list such as O,0,Q.")] = None,
+    robustness: Annotated[
+        bool, typer.Option("--robustness", help="Also score every model under corruptions and rotations.")
+    ] = False,
 ) -> None:
     """Train several models on one split and compare them on the untouched test split."""
     from ..evaluation._context import resolve_context
     from ..evaluation._selective import check_target_risk
     from ..workflows import CompareInterrupted, build_models, run_compare
+    from ._robustness import print_robustness, robustness_progress
 
     _check_scheduler(scheduler)
     check_target_risk(target_risk)
@@ -171,24 +176,27 @@ def compare(
     build_models(names, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)
     dataset = _load_data(data, classes, per_class, split, seed)
     try:
-        run_dir = run_compare(
-            names,
-            dataset,
-            out,
-            max_epochs=max_epochs,
-            device=device,
-            seed=seed,
-            overrides=overrides,
-            save_models=save_models,
-            verbose=0 if quiet else 1,
-            report=not no_report,
-            command=command_line(ctx),
-            on_model_start=_model_start,
-            on_model_end=_model_end,
-            scheduler=scheduler,
-            target_risk=target_risk,
-            context=context,
-        )
+        with robustness_progress() if robustness else contextlib.nullcontext() as on_robustness_progress:
+            run_dir = run_compare(
+                names,
+                dataset,
+                out,
+                max_epochs=max_epochs,
+                device=device,
+                seed=seed,
+                overrides=overrides,
+                save_models=save_models,
+                verbose=0 if quiet else 1,
+                report=not no_report,
+                command=command_line(ctx),
+                on_model_start=_model_start,
+                on_model_end=_model_end,
+                scheduler=scheduler,
+                target_risk=target_risk,
+                context=context,
+                robustness=robustness,
+                on_robustness_progress=on_robustness_progress,
+            )
     except CompareInterrupted as exc:
         err_console.print(
             f"interrupted: kept {len(exc.finished)} finished model(s) in {exc.run_dir} (status incomplete)",
@@ -197,7 +205,10 @@ def compare(
         if exc.finished:
             _print_run(exc.run_dir)
         raise typer.Exit(130) from None
-    _print_predict_hint(_print_run(run_dir), run_dir)
+    results = _print_run(run_dir)
+    if results.get("robustness"):
+        print_robustness(results["robustness"])
+    _print_predict_hint(results, run_dir)
 
 
 @app.command()

@@ -16,6 +16,7 @@ from ._metrics import (
     top_confusions,
 )
 from ._reliability import records_from_arrays, reliability_records
+from ._robustness import corruption_suite, evaluate_robustness, robustness_record, robustness_summary
 from ._run_folder import (
     READABLE_SCHEMA_VERSIONS,
     REPORTS_DIR,
@@ -58,16 +59,20 @@ __all__ = [
     "check_dataset",
     "class_set_name",
     "cv_results_table",
+    "corruption_suite",
     "data_record",
     "default_command",
     "environment",
     "evaluate",
     "holm",
+    "evaluate_robustness",
     "mcnemar",
     "mcnemar_matrix",
     "model_params",
     "new_run_dir",
     "prepare_run_dir",
+    "robustness_record",
+    "robustness_summary",
     "top_confusions",
     # abstention, calibration, context (issue 10)
     "COVERAGES",

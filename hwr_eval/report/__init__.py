@@ -14,6 +14,7 @@ from ._plots import (
     plot_weight_maps,
 )
 from ._reliability import plot_reliability_diagrams, plot_risk_coverage, reliability_section
+from ._robustness import plot_corruption_strip, plot_rotation_curve, plot_severity_curves
 
 __all__ = [
     "RunFolder",
@@ -21,13 +22,16 @@ __all__ = [
     "load_run",
     "plot_class_counts",
     "plot_confusion_matrix",
+    "plot_corruption_strip",
     "plot_image_gallery",
     "plot_image_rows",
     "plot_mcnemar",
     "plot_model_comparison",
     "plot_reliability_diagrams",
     "plot_risk_coverage",
+    "plot_rotation_curve",
     "plot_sample_grid",
+    "plot_severity_curves",
     "plot_training_curves",
     "plot_weight_maps",
     "reliability_section",

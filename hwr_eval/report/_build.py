@@ -8,6 +8,7 @@ from ..io import atomic_write_text
 from ._html import _anchor, _text, _when, esc
 from ._load import RunFolder, load_run
 from ._reliability import reliability_section
+from ._robustness import robustness_section
 from ._sections import _banners, _comparison_section, _data_section, _grid_section, _model_section, _summary_section
 
 #: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
@@ -85,6 +86,8 @@ def render_report(run: RunFolder) -> str:
     toc.append('<a href="#reliability">Abstention</a>')
     if isinstance(results.get("grid"), dict):
         toc.append('<a href="#grid">Grid search</a>')
+    if results.get("robustness") is not None:
+        toc.append('<a href="#robustness">Robustness</a>')
     toc += [f'<a href="#{anchors[n]}">{esc(n)}</a>' for n in names]
     title = f"hwr-eval {results.get('kind', 'run')} report — {_when(results.get('created'))}"
     body = [
@@ -93,6 +96,7 @@ def render_report(run: RunFolder) -> str:
         _comparison_section(run, anchors),
         reliability_section(run),
         _grid_section(run),
+        robustness_section(run),
         *(_model_section(run, name, anchors[name]) for name in names),
     ]
     if not names:

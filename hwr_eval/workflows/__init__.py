@@ -17,6 +17,7 @@ from ._predict import (
     stored_selective,
 )
 from ._predict_output import check_output, prediction_rows, write_predictions, write_sheet
+from ._robustness import robustness_results, run_robustness
 
 __all__ = [
     "ABSTAIN",
@@ -38,7 +39,9 @@ __all__ = [
     "prediction_rows",
     "run_compare",
     "run_cv",
+    "robustness_results",
     "run_grid",
+    "run_robustness",
     "run_settings",
     "stored_selective",
     "write_predictions",

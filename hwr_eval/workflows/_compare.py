@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator
 from ..data._dataset import Dataset
 from ..evaluation._context import resolve_context
 from ..evaluation._reliability import reliability_records
+from ..evaluation._robustness import Progress
 from ..evaluation._run_folder import (
     RunWriter,
     aligned_proba,
@@ -28,6 +29,7 @@ from ..models._fitting import fit_with_validation
 from ._configure import build_models
 from ._dask import dask_client, fit_result, submit_fits
 from ._interrupt import CompareInterrupted, _CtrlC, _SigintWatch
+from ._robustness import robustness_results
 
 
 def finish_run(writer: RunWriter, status: str, report: bool) -> Path:
@@ -88,6 +90,8 @@ def run_compare(
     scheduler=None,
     target_risk: float = 0.01,
     context: str | Sequence[str] | None = None,
+    robustness: bool = False,
+    on_robustness_progress: Progress | None = None,
 ) -> Path:
     """Train each model, score it on the test split and write the run folder.
 
@@ -129,6 +133,11 @@ def run_compare(
     context : "digits", "letters" or list of class labels, optional
         Also report each model's accuracy on the test images of these classes with its predictions
         restricted to them (``context.restricted``). The per-group context figures are always reported.
+    robustness : bool, default=False
+        Also score every model under the corruption suite and rotation sweep (seeded by ``seed``):
+        ``robustness.csv`` and the ``robustness`` key of ``results.json`` (see :func:`run_robustness`).
+    on_robustness_progress : callable, optional
+        ``on_robustness_progress(done, total, label)`` after each corrupted test set.
 
     Returns
     -------
@@ -169,6 +178,7 @@ def run_compare(
         writer.write_test_set()
         writer.write_results()
         total = len(estimators)
+        fitted = {}  # the models that finished (from the cluster, when a scheduler fitted them)
         for i, (name, model) in enumerate(estimators.items()):
             if on_model_start is not None:
                 on_model_start(name, i, total)
@@ -200,8 +210,13 @@ def run_compare(
                 extra=extra,
                 extra_arrays={"calibrated_probabilities": arrays.get("calibrated_probabilities")},
             )
+            fitted[name] = model
             if on_model_end is not None:
                 on_model_end(name, record)
+        if robustness:
+            writer.results["robustness"] = robustness_results(
+                fitted, dataset.X_test, dataset.y_test, run_dir, seed=seed, on_progress=on_robustness_progress
+            )
     except (KeyboardInterrupt, _CtrlC):
         finish_run(writer, "incomplete", report)
         raise CompareInterrupted(run_dir, list(writer.results["models"])) from None

@@ -88,7 +88,7 @@ def parse(text: str) -> ReportParser:
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, make_run_dir):
     """A three-model run folder with its report built once for the module."""
-    run_dir = make_run_dir(tmp_path_factory.mktemp("run"), models=MODELS)
+    run_dir = make_run_dir(tmp_path_factory.mktemp("run"), models=MODELS, robustness=True)
     path = build_report(run_dir)
     return run_dir, path, path.read_text(encoding="utf-8")
 
@@ -566,3 +566,51 @@ def test_mixed_case_letters_get_a_banner_and_the_source_table(pristine_run, tmp_
     results["data"]["mixed_case_letters"]["explicit"] = True
     banner = _banners(results)
     assert "Case-merged letters." in banner and "Mixed-case" not in banner and 'role="note"' in banner
+
+
+# --------------------------------------------------------------------------------------------------
+# Robustness section (results.json key "robustness")
+# --------------------------------------------------------------------------------------------------
+
+
+def test_robustness_section_ranks_models_by_mca_and_draws_its_figures(report):
+    run_dir, _, text = report
+    record = json.loads((run_dir / "results.json").read_text())["robustness"]
+    parsed = parse(text)
+    assert "robustness" in [s["id"] for s in parsed.sections]
+    alts = " ".join(i["alt"] for i in parsed.images if i["section"] == "robustness")
+    assert "against rotation angle" in alts and "against severity" in alts and "every corruption" in alts
+    section = text[text.index('<section id="robustness"'):]
+    section = section[:section.index("</section>")]
+    best_first = sorted(record["models"], key=lambda m: -record["models"][m]["mca"])
+    rows = re.findall(r"<tr[^>]*><td>([^<]+)</td>", section)
+    assert rows == best_first
+    assert f"{record['models'][best_first[0]]['mca']:.2%}" in section
+
+
+def test_runs_without_robustness_have_no_such_section(small_report):
+    _, _, text = small_report
+    assert 'id="robustness"' not in text and 'href="#robustness"' not in text
+
+
+def test_malformed_robustness_record_is_one_line_error(make_run_dir, tmp_path):
+    run_dir = make_run_dir(tmp_path / "run", models=("knn",), robustness=True)
+    results = json.loads((run_dir / "results.json").read_text())
+    results["robustness"]["models"]["knn"]["rotation"] = [0.5]
+    (run_dir / "results.json").write_text(json.dumps(results))
+    with pytest.raises(HwrError, match="robustness.models.knn"):
+        build_report(run_dir)
+    assert not (run_dir / "report.html").exists()
+
+
+def test_corruption_strip_shows_every_corruption_and_severity():
+    from hwr_eval.data import make_synthetic
+    from hwr_eval.report import plot_corruption_strip
+
+    image = make_synthetic(n_per_class=1, classes="8", seed=0).images[0]
+    fig = plot_corruption_strip(image, ["fog", "rotate"], [1, 2, 3], [-30.0, 0.0, 30.0])
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 2 * 4 + 3
+    clean = np.asarray(fig.axes[0].images[0].get_array())
+    np.testing.assert_array_equal(clean, image)  # first column: the clean image
+    assert not np.array_equal(np.asarray(fig.axes[1].images[0].get_array()), image)

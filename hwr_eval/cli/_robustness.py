@@ -1,0 +1,72 @@
+"""``hwr-eval robustness RUN_DIR``: the corruption suite and rotation sweep for a run folder's saved models."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ._common import app, console, user_errors
+
+
+@contextlib.contextmanager
+def robustness_progress() -> Iterator:
+    """Yields the ``on_progress(done, total, label)`` hook: a progress bar that appears on its first call
+    (after any training, under ``compare --robustness``) and goes when the block ends."""
+    progress = Progress(TextColumn("robustness: {task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=console, transient=True)
+    task = None
+
+    def update(done: int, total: int, label: str) -> None:
+        nonlocal task
+        if task is None:
+            progress.start()
+            task = progress.add_task(label, total=total)
+        progress.update(task, completed=done, total=total, description=label)
+
+    try:
+        yield update
+    finally:
+        progress.stop()
+
+
+def print_robustness(record: dict) -> None:
+    """The models ranked by mean corruption accuracy, as a table."""
+    table = Table(title="Robustness (ranked by mean corruption accuracy)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("model", "clean", "mCA", "drop", "±30°", "worst"):
+        table.add_column(col, justify="left" if col in ("model", "worst") else "right", no_wrap=True)
+    pct = lambda v: "-" if v is None else f"{v:.2%}"
+    for name, rec in record["models"].items():
+        table.add_row(name, pct(rec["clean_accuracy"]), pct(rec["mca"]), pct(rec["relative_drop"]),
+                      pct(rec["rotation_30"]), str(rec["worst"]))
+    console.print(table)
+
+
+@app.command("robustness")
+@user_errors
+def robustness_command(
+    run_dir: Path = typer.Argument(..., help="Run folder of 'hwr-eval compare --save-models'."),
+    corruptions: Annotated[
+        str | None, typer.Option("--corruptions", help="Comma-separated subset of the corruptions (default: all).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the corruptions (default: the run's seed).")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not rebuild report.html.")] = False,
+) -> None:
+    """Score the saved models under 17 corruptions x 5 severities and rotations -90..+90 degrees."""
+    from ..data import CORRUPTIONS
+    from ..workflows import run_robustness
+
+    kinds = CORRUPTIONS if corruptions is None else tuple(c.strip() for c in corruptions.split(",") if c.strip())
+    with robustness_progress() as on_progress:
+        record = run_robustness(run_dir, corruptions=kinds, seed=seed, report=not no_report, on_progress=on_progress)
+    print_robustness(record)
+    console.print(f"results: {run_dir / 'results.json'} (key 'robustness'), {run_dir / record['file']}", highlight=False)
+    if not no_report and (run_dir / "report.html").exists():
+        console.print(f"report: {run_dir / 'report.html'}", highlight=False)

@@ -1,0 +1,156 @@
+"""The report's robustness section: corrupted examples, accuracy against severity and rotation, mCA ranking.
+
+Drawn from the ``robustness`` key of ``results.json`` (written by ``hwr-eval robustness`` or
+``compare --robustness``); the example strip corrupts one test image of the run folder on the spot with
+the same corruptions, so nothing else needs to be stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..data._corruptions import CORRUPTIONS, corrupt, rotate
+from ._html import _pct, esc, figure_html, html_table
+from ._load import RunFolder, _fail
+
+_SUMMARY_KEYS = ("clean_accuracy", "mca", "relative_drop", "rotation_30")
+
+
+def _check_record(run: RunFolder) -> dict | None:
+    """The validated ``robustness`` record, or None when the run has none."""
+    record = run.results.get("robustness")
+    if record is None:
+        return None
+    where = run.path / "results.json"
+    if not isinstance(record, dict):
+        raise _fail(where, "key 'robustness' must be an object (see docs/results-schema.md)")
+    for key, kind in (("corruptions", list), ("severities", list), ("angles", list), ("models", dict)):
+        if not isinstance(record.get(key), kind):
+            raise _fail(where, f"key 'robustness.{key}' is missing or has the wrong type")
+    n_sev, n_ang = len(record["severities"]), len(record["angles"])
+    for name, rec in record["models"].items():
+        ok = isinstance(rec, dict) and isinstance(rec.get("per_corruption"), dict) and isinstance(rec.get("rotation"), list)
+        ok = ok and all(isinstance(rec["per_corruption"].get(c), list) and len(rec["per_corruption"][c]) == n_sev
+                        for c in record["corruptions"])
+        ok = ok and len(rec["rotation"]) == n_ang and all(k in rec for k in _SUMMARY_KEYS)
+        if not ok:
+            raise _fail(where, f"key 'robustness.models.{name}' is incomplete (see docs/results-schema.md)")
+    return record
+
+
+def plot_corruption_strip(image: np.ndarray, corruptions: Sequence[str], severities: Sequence[int],
+                          angles: Sequence[float], seed: int = 0) -> Figure:
+    """One test image under every corruption (rows) and severity (columns), then the rotation sweep."""
+    image = np.asarray(image).reshape(1, -1)
+    side = int(round(np.sqrt(image.shape[1])))
+    columns = [0, *severities]
+    n_cols = max(len(columns), len(angles))
+    n_rows = len(corruptions) + (1 if angles else 0)
+    fig = Figure(figsize=(0.62 * n_cols + 1.9, 0.62 * n_rows + 0.9), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    for r, kind in enumerate(corruptions):
+        for c, severity in enumerate(columns):
+            shown = corrupt(image, kind, int(severity), random_state=seed)[0]
+            axes[r, c].imshow(shown.reshape(side, side), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            if r == 0:
+                axes[r, c].set_title("clean" if severity == 0 else f"sev {severity}", fontsize=8, pad=2)
+        axes[r, 0].set_ylabel(kind.replace("_", " "), rotation=0, ha="right", va="center", fontsize=8)
+    if angles:
+        for c, angle in enumerate(angles):
+            ax = axes[-1, c]
+            ax.imshow(rotate(image, angle)[0].reshape(side, side), cmap="gray", vmin=0, vmax=255,
+                      interpolation="nearest")
+            ax.set_xlabel(f"{angle:+.0f}°", fontsize=7, labelpad=1)
+        axes[-1, 0].set_ylabel("rotation", rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("One test image under every corruption and severity", fontsize=11)
+    return fig
+
+
+def plot_severity_curves(record: dict) -> Figure:
+    """Accuracy against severity, one panel per corruption, every model on each (severity 0 = clean)."""
+    kinds = record["corruptions"]
+    severities = [0, *record["severities"]]
+    n_cols = min(5, max(1, len(kinds)))
+    n_rows = -(-len(kinds) // n_cols)
+    fig = Figure(figsize=(2.5 * n_cols + 0.4, 2.1 * n_rows + 0.8), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, sharex=True, sharey=True)
+    for k, ax in enumerate(axes.flat):
+        if k >= len(kinds):
+            ax.set_visible(False)
+            continue
+        for name, rec in record["models"].items():
+            values = [rec["clean_accuracy"], *rec["per_corruption"][kinds[k]]]
+            ax.plot(severities, [np.nan if v is None else v for v in values], marker="o", markersize=3, label=name)
+        ax.set_title(kinds[k].replace("_", " "), fontsize=9)
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("severity", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy", fontsize=8)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 6), fontsize=9)
+    return fig
+
+
+def plot_rotation_curve(record: dict) -> Figure:
+    """Accuracy against rotation angle, one line per model."""
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.subplots()
+    for name, rec in record["models"].items():
+        ax.plot(record["angles"], [np.nan if v is None else v for v in rec["rotation"]], marker="o", markersize=3,
+                label=name)
+    ax.axvspan(-30, 30, color="0.92", zorder=0)
+    ax.set_xlabel("rotation (degrees, counter-clockwise)")
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(record["angles"])
+    ax.tick_params(axis="x", labelsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    ax.set_title("Accuracy against rotation")
+    return fig
+
+
+def robustness_section(run: RunFolder) -> str:
+    """The ``<section id="robustness">`` of the report, or "" when the run has no robustness results."""
+    record = _check_record(run)
+    if record is None:
+        return ""
+    models = record["models"]
+    ranked = sorted(models, key=lambda n: -1.0 if models[n]["mca"] is None else -models[n]["mca"])
+    rows = [[esc(name), _pct(models[name]["clean_accuracy"], 2), _pct(models[name]["mca"], 2),
+             _pct(models[name]["relative_drop"]), _pct(models[name]["rotation_30"], 2),
+             esc(str(models[name].get("worst")).replace("_", " "))] for name in ranked]
+    table = html_table(["model", "clean", "mCA", "relative drop", "±30° rotation", "worst corruption"], rows,
+                       numeric=[False, True, True, True, True, False],
+                       row_classes=["best"] + [""] * (len(rows) - 1),
+                       caption="Models ranked by mean corruption accuracy (mCA)")
+    kinds = [c for c in record["corruptions"] if c in CORRUPTIONS]
+    parts = [
+        '<section id="robustness"><h2>Robustness</h2>',
+        '<p class="note wide">Test accuracy under corruptions modelled on MNIST-C (each at severities '
+        f'{esc(", ".join(map(str, record["severities"])))}; seed {esc(str(record.get("seed")))}) and under '
+        "rotation. mCA is the mean accuracy over every corruption and severity; the relative drop is "
+        "(clean − mCA) / clean.</p>",
+        table,
+        figure_html(plot_rotation_curve(record), alt="Line chart of test accuracy against rotation angle per model.",
+                    caption="The shaded band is ±30°."),
+        figure_html(plot_severity_curves(record),
+                    alt="Small multiples: test accuracy against severity for each corruption, one line per model."),
+    ]
+    if len(run.X_test) and kinds:
+        strip = plot_corruption_strip(run.X_test[0], kinds, record["severities"], record["angles"],
+                                      seed=int(record.get("seed") or 0))
+        parts.append(figure_html(strip, alt="The first test image under every corruption and severity, and rotated.",
+                                 caption="The first image of the test split under each corruption and severity "
+                                         "(random draws differ from the scored copies, the settings do not)."))
+    parts.append("</section>")
+    return "".join(parts)
