@@ -67,3 +67,19 @@ def test_speed_bench_compares_each_precision_with_plain_skorch_at_that_precision
     assert payload["load"]["cached_load_s"] < payload["load"]["cold_load_s"]
     text = (tmp_path / "speed.md").read_text()
     assert "in fp32 and" in text and "shared machine" in text
+
+
+def test_robustness_bench_writes_clean_mca_and_rotation(real_data_dir, tmp_path):
+    sys.path.insert(0, str(BENCH))
+    try:
+        import robustness
+    finally:
+        sys.path.remove(str(BENCH))
+    robustness.main(["--data", str(real_data_dir), "--configs", "cnn+affine", "--per-class", "10",
+                     "--max-epochs", "1", "--out", str(tmp_path)])
+    payload = json.loads((tmp_path / "robustness.json").read_text())
+    record = payload["configs"]["cnn+affine"]["robustness"]
+    assert payload["configs"]["cnn+affine"]["augment"] == "affine"
+    assert 0 <= record["mca"] <= 1 and len(record["rotation"]) == 13 and len(record["per_corruption"]) == 17
+    text = (tmp_path / "robustness.md").read_text()
+    assert "| cnn+affine |" in text and "shared with other jobs" in text
