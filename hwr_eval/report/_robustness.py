@@ -54,7 +54,11 @@ def plot_corruption_strip(image: np.ndarray, corruptions: Sequence[str], severit
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_frame_on(False)
+        for spine in ax.spines.values():  # a thin frame: inverted (white) stripes stay inside the tile
+            spine.set_color("0.6")
+            spine.set_linewidth(0.5)
+    for ax in axes[:-1, len(columns):].flat if angles else axes[:, len(columns):].flat:
+        ax.set_visible(False)
     for r, kind in enumerate(corruptions):
         for c, severity in enumerate(columns):
             shown = corrupt(image, kind, int(severity), random_state=seed)[0]
@@ -89,6 +93,8 @@ def plot_severity_curves(record: dict) -> Figure:
             values = [rec["clean_accuracy"], *rec["per_corruption"][kinds[k]]]
             ax.plot(severities, [np.nan if v is None else v for v in values], marker="o", markersize=3, label=name)
         ax.set_title(kinds[k].replace("_", " "), fontsize=9)
+        ax.set_xticks(severities)
+        ax.tick_params(labelbottom=True, labelsize=8)  # also under panels with no panel below them
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
