@@ -1,4 +1,4 @@
-"""Robustness of the CNN (and the cascade) on the reference protocol, with and without augmentation.
+"""Robustness of the CNN on the reference protocol, with and without training augmentation.
 
 Each configuration trains one registry model (``--max-epochs``, default 50, early stopping on the
 validation split) on the reference protocol (36 classes, at most 2,000 per class, random split, seed 0)
@@ -39,7 +39,9 @@ CONFIGS = {
     "cascade": ("cascade", None),
     "cascade+affine": ("cascade", "affine"),
 }
-DEFAULT = "cnn,cnn+affine,cnn+elastic,cascade,cascade+affine"
+# The CNN is the strongest registry model on the reference protocol (bench/results/accuracy.md: 96.28%,
+# the cascade 96.25%), so it stands for both; the cascade rows can be run on their own.
+DEFAULT = "cnn,cnn+affine,cnn+elastic"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
