@@ -75,7 +75,7 @@ def test_rerun_with_the_same_seed_gives_the_same_record(saved_run):
 
 def test_compare_with_robustness_flag(synthetic_env, tmp_path):
     out = tmp_path / "run"
-    result = runner.invoke(app, ["compare", "--models", "knn", "--per-class", "12", "--out", str(out),
+    result = runner.invoke(app, ["compare", "--models", "knn", "--per-class", "30", "--out", str(out),
                                  "--robustness", "--no-report"])
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
