@@ -39,7 +39,7 @@ STUDY_RECIPE = {"optimizer__weight_decay": 0.0, "criterion__label_smoothing": 0.
 
 def check_recipe(net) -> None:
     """Raise a one-line :class:`HwrError` for a schedule name, weight decay or label smoothing that cannot train."""
-    if net.lr_schedule not in LR_SCHEDULES:
+    if not isinstance(net.lr_schedule, str) or net.lr_schedule not in LR_SCHEDULES:
         raise HwrError(f"unknown lr_schedule {net.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
     smoothing = net.get_params_for("criterion").get("label_smoothing", 0.0)
     if not isinstance(smoothing, numbers.Real) or isinstance(smoothing, bool) or not 0 <= smoothing < 1:
@@ -50,8 +50,11 @@ def check_recipe(net) -> None:
 
 
 def schedule_callback(lr_schedule: str) -> LRScheduler | None:
-    """The learning-rate callback for ``lr_schedule`` (None for ``"constant"``)."""
-    return None if lr_schedule == "constant" else EpochSpanLRScheduler(lr_schedule)
+    """The learning-rate callback for ``lr_schedule`` (None for ``"constant"``, and for a bad value, which
+    :func:`check_recipe` refuses when ``fit`` begins)."""
+    if isinstance(lr_schedule, str) and lr_schedule in LR_SCHEDULES[1:]:
+        return EpochSpanLRScheduler(lr_schedule)
+    return None
 
 
 class EpochSpanLRScheduler(LRScheduler):
@@ -73,8 +76,8 @@ class EpochSpanLRScheduler(LRScheduler):
     """
 
     def __init__(self, schedule: str = "onecycle"):
-        if schedule not in LR_SCHEDULES[1:]:
-            raise HwrError(f"unknown lr_schedule {schedule!r}; choose one of {', '.join(LR_SCHEDULES[1:])}")
+        # No check here: the net builds this callback whenever its parameters are read, and scikit-learn
+        # wants set_params to accept any value; check_recipe refuses a bad name when fit begins.
         policy = OneCycleLR if schedule == "onecycle" else CosineAnnealingLR
         super().__init__(policy=policy, step_every="batch")
         self.schedule = schedule
