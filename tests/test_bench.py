@@ -56,7 +56,7 @@ def test_speed_bench_compares_each_precision_with_plain_skorch_at_that_precision
     payload = json.loads((tmp_path / "speed.json").read_text())
     training = payload["training"]
     assert set(training) == {"hwr-eval fp32", "hwr-eval bf16", "plain skorch fp32", "plain skorch bf16",
-                             "hand-written loop fp32"}
+                             "hand-written loop fp32", "hwr-eval+affine bf16", "hwr-eval+elastic bf16"}
     for name, record in training.items():
         assert record["precision"] == name.rsplit(" ", 1)[1]
         assert {"batching", "memory_format", "threads"} <= set(record)
