@@ -5,11 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
-from hwr_eval.cli import app
-
-runner = CliRunner()
 COMMANDS = {
     "grid": ["grid", "--model", "knn", "--param", "n_neighbors=1,3"],
     "cv": ["cv", "--models", "knn"],
@@ -17,33 +13,25 @@ COMMANDS = {
 }
 
 
-def one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("value", ["local:0", "local:many", "tcp://host", "http://host:8786", "host:99999"])
-def test_bad_scheduler_is_one_line_before_any_data(synthetic_env, tmp_path, command, value):
-    result = runner.invoke(app, [*COMMANDS[command], "--scheduler", value, "--out", str(tmp_path / "run")])
+def test_bad_scheduler_is_one_line_before_any_data(invoke, one_line_error, synthetic_env, tmp_path, command, value):
+    result = invoke(*COMMANDS[command], "--scheduler", value, "--out", str(tmp_path / "run"))
     assert "--scheduler" in one_line_error(result) and repr(value) in result.stderr
     assert "data:" not in result.output  # refused before loading anything
     assert not (tmp_path / "run").exists()
 
 
-def test_grid_on_a_running_cluster(synthetic_env, tmp_path, dask_cluster):
+def test_grid_on_a_running_cluster(invoke, synthetic_env, tmp_path, dask_cluster):
     cluster, _ = dask_cluster
     out = tmp_path / "run"
     args = [*COMMANDS["grid"], "--per-class", "30", "--cv", "2", "--no-report", "--out", str(out)]
-    result = runner.invoke(app, [*args, "--scheduler", cluster.scheduler_address])
+    result = invoke(*args, "--scheduler", cluster.scheduler_address)
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert results["status"] == "complete" and results["grid"]["n_candidates"] == 2
     assert f"--scheduler {cluster.scheduler_address}" in results["command"]
-    local = runner.invoke(app, [*args[:-1], str(tmp_path / "local")])
+    local = invoke(*args[:-1], str(tmp_path / "local"))
     assert local.exit_code == 0, local.output
     local_results = json.loads((tmp_path / "local" / "results.json").read_text())
     assert results["grid"]["best_score"] == local_results["grid"]["best_score"]

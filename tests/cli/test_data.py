@@ -5,25 +5,6 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
-
-from hwr_eval.cli import app
-
-runner = CliRunner()
-
-
-def _run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def _assert_one_line_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error:")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    assert "Traceback" not in result.output
 
 
 def _truncated_gzip(folder, data_files):
@@ -71,31 +52,31 @@ def _empty_file(folder, data_files):
 
 @pytest.mark.parametrize("make_bad", [_truncated_gzip, _wrong_magic, _bad_magic_bytes, _csv_wrong_columns,
                                       _labels_out_of_range, _non_numeric_pixels, _empty_file])
-def test_bad_input_one_line_exit_2(tmp_path, data_files, make_bad, monkeypatch):
+def test_bad_input_one_line_exit_2(invoke, one_line_error, tmp_path, data_files, make_bad, monkeypatch):
     monkeypatch.setenv("HWR_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "data"
     folder.mkdir()
     fragments = make_bad(folder, data_files)
-    _assert_one_line_error(_run("data", "info", "--data", folder, "--classes", "digits"), *fragments)
+    one_line_error(invoke("data", "info", "--data", folder, "--classes", "digits"), *fragments)
 
 
-def test_missing_directory_exit_2(tmp_path):
-    _assert_one_line_error(_run("data", "info", "--data", tmp_path / "absent"), "absent", "missing directory")
+def test_missing_directory_exit_2(invoke, one_line_error, tmp_path):
+    one_line_error(invoke("data", "info", "--data", tmp_path / "absent"), "absent", "missing directory")
 
 
-def test_unknown_classes_exit_2(tmp_path, data_files):
-    _assert_one_line_error(_run("data", "info", "--data", data_files.mnist(tmp_path), "--classes", "7"),
+def test_unknown_classes_exit_2(invoke, one_line_error, tmp_path, data_files):
+    one_line_error(invoke("data", "info", "--data", data_files.mnist(tmp_path), "--classes", "7"),
                            "unknown classes '7'")
 
 
-def test_fetch_unknown_dataset_exit_2(tmp_path):
-    _assert_one_line_error(_run("data", "fetch", "--datasets", "cifar", "--dest", tmp_path), "cifar")
+def test_fetch_unknown_dataset_exit_2(invoke, one_line_error, tmp_path):
+    one_line_error(invoke("data", "fetch", "--datasets", "cifar", "--dest", tmp_path), "cifar")
 
 
-def test_show_unwritable_out_exit_2(synthetic_env, tmp_path):
+def test_show_unwritable_out_exit_2(invoke, synthetic_env, tmp_path):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
-    result = _run("data", "show", "--out", blocker / "data.png", "--per-class", "5", "--classes", "digits",
+    result = invoke("data", "show", "--out", blocker / "data.png", "--per-class", "5", "--classes", "digits",
                   "--samples", "2")
     assert result.exit_code == 2, result.output
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -103,17 +84,17 @@ def test_show_unwritable_out_exit_2(synthetic_env, tmp_path):
     assert "Traceback" not in result.output and blocker.read_text() == "x"
 
 
-def test_fetch_unwritable_dest_exit_2(tmp_path):
+def test_fetch_unwritable_dest_exit_2(invoke, one_line_error, tmp_path):
     blocker = tmp_path / "afile"
     blocker.write_text("x")
-    _assert_one_line_error(_run("data", "fetch", "--datasets", "mnist", "--dest", blocker / "data"), str(blocker))
+    one_line_error(invoke("data", "fetch", "--datasets", "mnist", "--dest", blocker / "data"), str(blocker))
 
 
-def test_info_on_real_data(real_data_dir, monkeypatch):
+def test_info_on_real_data(invoke, real_data_dir, monkeypatch):
     from hwr_eval.cli import _common as cli
 
     monkeypatch.setattr(cli.console, "width", 200)  # full checksums on one line
-    result = _run("data", "info", "--data", real_data_dir)
+    result = invoke("data", "info", "--data", real_data_dir)
     assert result.exit_code == 0, result.output
     assert "data: " in result.stderr and "MNIST" in result.stderr and "FEMNIST" in result.stderr
     out = result.stdout
@@ -123,9 +104,9 @@ def test_info_on_real_data(real_data_dir, monkeypatch):
     assert [int(v) for v in row.replace("│", " ").split()[1:]] == [1240, 560, 200, 2000]
 
 
-def test_show_writes_both_figures(real_data_dir, tmp_path):
+def test_show_writes_both_figures(invoke, real_data_dir, tmp_path):
     out = tmp_path / "figs" / "data.png"
-    result = _run("data", "show", "--data", real_data_dir, "--out", out, "--samples", "4")
+    result = invoke("data", "show", "--data", real_data_dir, "--out", out, "--samples", "4")
     assert result.exit_code == 0, result.output
     grid, counts = Image.open(out), Image.open(tmp_path / "figs" / "data-counts.png")
     assert grid.size[1] > grid.size[0]  # one row per class: tall
@@ -133,10 +114,10 @@ def test_show_writes_both_figures(real_data_dir, tmp_path):
     assert not list(out.parent.glob(".*tmp*"))
 
 
-def test_synthetic_fallback_is_announced_loudly(tmp_path, monkeypatch):
+def test_synthetic_fallback_is_announced_loudly(invoke, tmp_path, monkeypatch):
     monkeypatch.delenv("HWR_DATA", raising=False)
     monkeypatch.setenv("HWR_CACHE", str(tmp_path))
-    result = _run("data", "info", "--per-class", "5", "--classes", "digits")
+    result = invoke("data", "info", "--per-class", "5", "--classes", "digits")
     assert result.exit_code == 0, result.output
     assert "SYNTHETIC" in result.stderr and "WARNING" in result.stderr
 
@@ -155,14 +136,14 @@ def _group_rows(stdout):
     return rows
 
 
-def test_info_shows_source_reason_and_images_per_class(tmp_path, data_files, monkeypatch):
+def test_info_shows_source_reason_and_images_per_class(invoke, tmp_path, data_files, monkeypatch):
     from hwr_eval.cli import _common as cli
 
     monkeypatch.setattr(cli.console, "width", 300)
     data_files.mnist(tmp_path)
     data_files.emnist(tmp_path, "letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 3)
     data_files.emnist(tmp_path, "byclass", "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 3 + "abcdefghijklmnopqrstuvwxyz" * 5)
-    result = _run("data", "info", "--data", tmp_path, "--per-class", "2")
+    result = invoke("data", "info", "--data", tmp_path, "--per-class", "2")
     assert result.exit_code == 0, result.output
     rows = _group_rows(result.stdout)
     assert "MNIST" in rows["digits"] and "best source present" in rows["digits"] and "8 -> 2" in rows["digits"]
@@ -172,53 +153,53 @@ def test_info_shows_source_reason_and_images_per_class(tmp_path, data_files, mon
     assert "MIXED-CASE" not in result.output
 
 
-def test_mixed_case_letters_are_announced_loudly(tmp_path, data_files, monkeypatch):
+def test_mixed_case_letters_are_announced_loudly(invoke, tmp_path, data_files, monkeypatch):
     from hwr_eval.cli import _common as cli
 
     monkeypatch.setattr(cli.console, "width", 300)
     data_files.mnist(tmp_path)
     data_files.emnist(tmp_path, "letters", "ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 2)
-    result = _run("data", "info", "--data", tmp_path, "--per-class", "2")
+    result = invoke("data", "info", "--data", tmp_path, "--per-class", "2")
     assert result.exit_code == 0, result.output
     warning = next(line for line in result.stderr.splitlines() if line.startswith("WARNING"))
     assert "MIXED-CASE letters" in warning and "EMNIST letters" in warning and "data fetch kaggle" in warning
     assert "MIXED-CASE" in result.stderr.splitlines()[0]  # the `data:` line says it too
     assert "ONLY MIXED-CASE source present" in _group_rows(result.stdout)["uppercase"]
-    merged = _run("data", "info", "--data", tmp_path, "--per-class", "2", "--classes", "letters-merged")
+    merged = invoke("data", "info", "--data", tmp_path, "--per-class", "2", "--classes", "letters-merged")
     assert merged.exit_code == 0, merged.output
     assert "WARNING" not in merged.stderr and "case-merged classes ('A' = A or a), as asked" in merged.stderr
     assert "asked for with --classes letters-merged" in _group_rows(merged.stdout)["merged letters"]
 
 
-def test_fetch_kaggle(fake_kaggle, tmp_path):
-    result = _run("data", "fetch", "kaggle", "--dest", tmp_path / "data")
+def test_fetch_kaggle(invoke, fake_kaggle, tmp_path):
+    result = invoke("data", "fetch", "kaggle", "--dest", tmp_path / "data")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "data" / "A_Z Handwritten Data.csv").read_bytes() == fake_kaggle.payload
     assert "1 files ready" in result.stdout
 
 
-def test_fetch_kaggle_without_package_exit_2(tmp_path, monkeypatch):
+def test_fetch_kaggle_without_package_exit_2(invoke, one_line_error, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "kaggle", None)
-    _assert_one_line_error(_run("data", "fetch", "kaggle", "--dest", tmp_path), "pip install kaggle")
+    one_line_error(invoke("data", "fetch", "kaggle", "--dest", tmp_path), "pip install kaggle")
     assert not list(tmp_path.iterdir())
 
 
-def test_fetch_kaggle_without_credentials_exit_2(fake_kaggle, tmp_path, monkeypatch):
+def test_fetch_kaggle_without_credentials_exit_2(invoke, one_line_error, fake_kaggle, tmp_path, monkeypatch):
     monkeypatch.delenv("KAGGLE_KEY")
-    _assert_one_line_error(_run("data", "fetch", "kaggle", "--dest", tmp_path / "data"),
+    one_line_error(invoke("data", "fetch", "kaggle", "--dest", tmp_path / "data"),
                            "no Kaggle credentials", "kaggle.json", "KAGGLE_USERNAME")
 
 
-def test_fetch_kaggle_refused_or_mismatched_exit_2(fake_kaggle, tmp_path):
+def test_fetch_kaggle_refused_or_mismatched_exit_2(invoke, one_line_error, fake_kaggle, tmp_path):
     fake_kaggle.error = RuntimeError("401 Client Error: Unauthorized")
-    _assert_one_line_error(_run("data", "fetch", "kaggle", "--dest", tmp_path / "data"), "401", "run again")
+    one_line_error(invoke("data", "fetch", "kaggle", "--dest", tmp_path / "data"), "401", "run again")
     fake_kaggle.error, fake_kaggle.payload = None, fake_kaggle.payload + b"0"
-    _assert_one_line_error(_run("data", "fetch", "kaggle", "--dest", tmp_path / "data"), "published size and sha256")
+    one_line_error(invoke("data", "fetch", "kaggle", "--dest", tmp_path / "data"), "published size and sha256")
     assert not list((tmp_path / "data").iterdir())
 
 
-def test_fetch_kaggle_interrupted_exit_130(fake_kaggle, tmp_path):
+def test_fetch_kaggle_interrupted_exit_130(invoke, fake_kaggle, tmp_path):
     fake_kaggle.interrupt = True
-    result = _run("data", "fetch", "kaggle", "--dest", tmp_path / "data")
+    result = invoke("data", "fetch", "kaggle", "--dest", tmp_path / "data")
     assert result.exit_code == 130 and "interrupted" in result.stderr
     assert not list((tmp_path / "data").iterdir())

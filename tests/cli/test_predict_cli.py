@@ -10,26 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from hwr_eval.cli import app
 from hwr_eval.data import MAX_PIXELS, render_scan, save_scan
 from hwr_eval.models import make_model
 from hwr_eval.workflows import predict_images
-
-runner = CliRunner()
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +34,7 @@ def saved(small_synthetic, tmp_path_factory):
     return {"model": model_path, "digits": root / "digits.joblib", "line": line, "single": single, "root": root}
 
 
-def test_predict_prints_lines_and_single_characters(saved):
+def test_predict_prints_lines_and_single_characters(invoke, saved):
     result = invoke("predict", "--model", saved["model"], saved["line"], saved["single"])
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -62,7 +46,7 @@ def test_predict_prints_lines_and_single_characters(saved):
     assert "top 3:" in single_line
 
 
-def test_predict_writes_csv_and_json_and_the_sheet(saved, tmp_path):
+def test_predict_writes_csv_and_json_and_the_sheet(invoke, saved, tmp_path):
     csv_path, json_path, sheet = tmp_path / "p.csv", tmp_path / "p.json", tmp_path / "sheet.html"
     result = invoke("predict", "--model", saved["model"], saved["line"], saved["single"], "--out", csv_path,
                     "--show", sheet)
@@ -81,7 +65,7 @@ def test_predict_writes_csv_and_json_and_the_sheet(saved, tmp_path):
     assert html.count("data:image/png;base64,") == 2 + 5 and "src='http" not in html  # inputs + crops, offline
 
 
-def test_context_and_threshold(saved, tmp_path):
+def test_context_and_threshold(invoke, saved, tmp_path):
     result = invoke("predict", "--model", saved["model"], saved["line"], "--context", "digits")
     assert result.exit_code == 0, result.output
     read = result.stdout.split(": ")[1].split()[0]
@@ -90,7 +74,7 @@ def test_context_and_threshold(saved, tmp_path):
     assert result.exit_code == 0 and ": ????" in result.stdout
 
 
-def test_abstain_uses_the_threshold_stored_in_the_run_folder(saved):
+def test_abstain_uses_the_threshold_stored_in_the_run_folder(invoke, one_line_error, saved):
     results = saved["root"] / "run" / "results.json"
     results.write_text(json.dumps({"models": {"logreg": {"metrics": {}}}}))
     error = one_line_error(invoke("predict", "--model", saved["model"], saved["line"], "--abstain"))
@@ -119,7 +103,7 @@ def _huge_png(path):
 
 @pytest.mark.parametrize("case", ["missing", "not-image", "truncated", "blank", "huge", "not-a-model", "context",
                                   "bad-out", "both-thresholds", "threshold-range"])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(saved, tmp_path, case):
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(invoke, one_line_error, saved, tmp_path, case):
     out = tmp_path / "out.csv"
     model, image, extra = saved["model"], saved["line"], []
     if case == "missing":
@@ -157,7 +141,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(saved, tmp_path, case):
     assert expected in error
 
 
-def test_readme_example_sample_image_then_predict(real_data_dir, saved, tmp_path):
+def test_readme_example_sample_image_then_predict(invoke, one_line_error, real_data_dir, saved, tmp_path):
     """The README's two commands: make an example image from the (real) test split, then read it."""
     image = tmp_path / "a7b3.jpg"
     result = invoke("data", "sample-image", "--text", "A7B3", "--out", image, "--data", real_data_dir)
@@ -171,7 +155,7 @@ def test_readme_example_sample_image_then_predict(real_data_dir, saved, tmp_path
     assert "'?' is not a class" in error and not (tmp_path / "x.jpg").exists()
 
 
-def test_compare_save_models_prints_the_predict_command(synthetic_env, tmp_path, saved):
+def test_compare_save_models_prints_the_predict_command(invoke, synthetic_env, tmp_path, saved):
     out = tmp_path / "run"
     result = invoke("compare", "--models", "knn,logreg", "--per-class", "20", "--out", out, "--save-models",
                     "--no-report", "--quiet")

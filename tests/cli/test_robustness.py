@@ -6,34 +6,22 @@ import json
 
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from hwr_eval import make_model
-from hwr_eval.cli import app
 from hwr_eval.workflows import run_compare, run_robustness
 
-runner = CliRunner()
 
-
-def _one_line_error(result) -> str:
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
-
-
-def test_run_folder_without_saved_models_says_rerun_with_save_models(make_run_dir, tmp_path):
+def test_run_folder_without_saved_models_says_rerun_with_save_models(invoke, one_line_error, make_run_dir, tmp_path):
     run_dir = make_run_dir(tmp_path / "run", models=("knn",))
     before = (run_dir / "results.json").read_text()
-    line = _one_line_error(runner.invoke(app, ["robustness", str(run_dir)]))
+    line = one_line_error(invoke("robustness", str(run_dir)))
     assert "--save-models" in line and "no saved models" in line
     assert (run_dir / "results.json").read_text() == before
     assert not (run_dir / "robustness.csv").exists()
 
 
-def test_missing_run_folder_is_one_line_error(tmp_path):
-    assert "not a run folder" in _one_line_error(runner.invoke(app, ["robustness", str(tmp_path / "nope")]))
+def test_missing_run_folder_is_one_line_error(invoke, one_line_error, tmp_path):
+    assert "not a run folder" in one_line_error(invoke("robustness", str(tmp_path / "nope")))
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +31,13 @@ def saved_run(tmp_path_factory, small_synthetic):
     return run_compare(models, small_synthetic, run_dir, save_models=True, report=False, n_resamples=50)
 
 
-def test_robustness_command_adds_results_and_rebuilds_the_report(saved_run, monkeypatch):
+def test_robustness_command_adds_results_and_rebuilds_the_report(invoke, saved_run, monkeypatch):
     import hwr_eval.report
 
     rebuilt = []
     # The section itself is tested with the report (tests/report); here: the command asks for a rebuild.
     monkeypatch.setattr(hwr_eval.report, "build_report", lambda run_dir: rebuilt.append(run_dir))
-    result = runner.invoke(app, ["robustness", str(saved_run), "--corruptions", "fog,rotate"])
+    result = invoke("robustness", str(saved_run), "--corruptions", "fog,rotate")
     assert result.exit_code == 0, result.output
     assert "mCA" in result.stdout and "knn" in result.stdout
     results = json.loads((saved_run / "results.json").read_text())
@@ -63,9 +51,8 @@ def test_robustness_command_adds_results_and_rebuilds_the_report(saved_run, monk
     assert rebuilt == [saved_run]
 
 
-def test_unknown_corruption_is_one_line_error(saved_run):
-    assert "unknown corruption" in _one_line_error(runner.invoke(app, ["robustness", str(saved_run),
-                                                                       "--corruptions", "smudge"]))
+def test_unknown_corruption_is_one_line_error(invoke, one_line_error, saved_run):
+    assert "unknown corruption" in one_line_error(invoke("robustness", saved_run, "--corruptions", "smudge"))
 
 
 def test_rerun_with_the_same_seed_gives_the_same_record(saved_run):
@@ -73,10 +60,9 @@ def test_rerun_with_the_same_seed_gives_the_same_record(saved_run):
     assert run_robustness(saved_run, corruptions=["spatter"], severities=[2], angles=[15], report=False) == first
 
 
-def test_compare_with_robustness_flag(synthetic_env, tmp_path):
+def test_compare_with_robustness_flag(invoke, synthetic_env, tmp_path):
     out = tmp_path / "run"
-    result = runner.invoke(app, ["compare", "--models", "knn", "--per-class", "30", "--out", str(out),
-                                 "--robustness", "--no-report"])
+    result = invoke("compare", "--models", "knn", "--per-class", "30", "--out", out, "--robustness", "--no-report")
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
     assert results["robustness"]["models"]["knn"]["mca"] <= results["robustness"]["models"]["knn"]["clean_accuracy"]

@@ -8,26 +8,11 @@ import shlex
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
-from hwr_eval.cli import app
 from hwr_eval.cli._options import parse_grid, parse_sets, parse_value
 from hwr_eval.errors import HwrError
 
-runner = CliRunner()
 SMALL = ["--per-class", "30", "--max-epochs", "1"]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, code=2):
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_parse_value_literals():
@@ -48,7 +33,7 @@ def test_parse_value_literals():
             parse_grid(bad)
 
 
-def test_compare_on_synthetic_data(synthetic_env, tmp_path, check_run_folder):
+def test_compare_on_synthetic_data(invoke, synthetic_env, tmp_path, check_run_folder):
     out = tmp_path / "run"
     result = invoke("compare", "--models", "knn,logreg,linear", *SMALL, "--out", out,
                     "--set", "logreg.C=0.5", "--save-models")
@@ -70,7 +55,7 @@ def test_compare_on_synthetic_data(synthetic_env, tmp_path, check_run_folder):
         assert f"{rec['metrics']['accuracy']:.4f}" in result.stdout
 
 
-def test_compare_default_run_folder_under_reports(synthetic_env, tmp_path, monkeypatch):
+def test_compare_default_run_folder_under_reports(invoke, synthetic_env, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for _ in range(2):  # two runs in the same second still get separate folders
         result = invoke("compare", "--models", "knn", *SMALL, "--no-report")
@@ -80,7 +65,7 @@ def test_compare_default_run_folder_under_reports(synthetic_env, tmp_path, monke
     assert all((r / "results.json").exists() for r in runs)
 
 
-def test_compare_on_real_digits(real_data_dir, tmp_path, monkeypatch, check_run_folder):
+def test_compare_on_real_digits(invoke, real_data_dir, tmp_path, monkeypatch, check_run_folder):
     monkeypatch.setenv("HWR_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "run"
     result = invoke("compare", "--models", "knn,logreg", "--data", real_data_dir, "--classes", "digits",
@@ -113,14 +98,14 @@ def test_compare_on_real_digits(real_data_dir, tmp_path, monkeypatch, check_run_
         (["--models", "cnn", "--set", "cnn.label_smoothing=-0.1"], "label_smoothing must be a number in [0, 1)"),
     ],
 )
-def test_compare_bad_inputs(synthetic_env, tmp_path, args, message):
+def test_compare_bad_inputs(invoke, one_line_error, synthetic_env, tmp_path, args, message):
     out = tmp_path / "run"
     line = one_line_error(invoke("compare", *args, "--out", out))
     assert message in line
     assert not out.exists()
 
 
-def test_compare_unwritable_output(synthetic_env, tmp_path):
+def test_compare_unwritable_output(invoke, one_line_error, synthetic_env, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     line = one_line_error(invoke("compare", "--models", "knn", *SMALL, "--out", blocker / "run"))
@@ -128,7 +113,7 @@ def test_compare_unwritable_output(synthetic_env, tmp_path):
     assert blocker.read_text() == "x"
 
 
-def test_compare_ctrl_c_exits_130_with_incomplete_results(synthetic_env, tmp_path, monkeypatch, check_run_folder):
+def test_compare_ctrl_c_exits_130_with_incomplete_results(invoke, synthetic_env, tmp_path, monkeypatch, check_run_folder):
     import hwr_eval.workflows._configure as compare
 
     make = compare.make_model
@@ -151,7 +136,7 @@ def test_compare_ctrl_c_exits_130_with_incomplete_results(synthetic_env, tmp_pat
     check_run_folder(out)
 
 
-def test_grid_command(synthetic_env, tmp_path, check_run_folder):
+def test_grid_command(invoke, synthetic_env, tmp_path, check_run_folder):
     out = tmp_path / "grid"
     result = invoke("grid", "--model", "knn", "--param", "n_neighbors=1,3", "--param", "weights=uniform,distance",
                     "--cv", "2", *SMALL, "--out", out, "--no-report")
@@ -172,7 +157,7 @@ def test_grid_command(synthetic_env, tmp_path, check_run_folder):
         (["--model", "knn", "--param", "n_neighbors=1,3", "--set", "cnn.lr=0.1"], "cnn"),
     ],
 )
-def test_grid_bad_inputs(synthetic_env, tmp_path, args, message):
+def test_grid_bad_inputs(invoke, one_line_error, synthetic_env, tmp_path, args, message):
     out = tmp_path / "grid"
     assert message in one_line_error(invoke("grid", *args, *SMALL, "--out", out))
     assert not out.exists()
@@ -187,13 +172,13 @@ def test_grid_bad_inputs(synthetic_env, tmp_path, args, message):
         ("cv", ["--models", "knn", "--n-jobs", "0"], "--n-jobs 0"),
     ],
 )
-def test_bad_scoring_and_n_jobs_fail_before_loading_data(synthetic_env, tmp_path, command, args, message):
+def test_bad_scoring_and_n_jobs_fail_before_loading_data(invoke, one_line_error, synthetic_env, tmp_path, command, args, message):
     result = invoke(command, *args, *SMALL)
     assert message in one_line_error(result)
     assert "SYNTHETIC" not in result.stderr  # refused before any data was loaded
 
 
-def test_cv_ctrl_c_exits_130_without_a_table(swallows_ctrl_c, synthetic_env, tmp_path, monkeypatch):
+def test_cv_ctrl_c_exits_130_without_a_table(invoke, swallows_ctrl_c, synthetic_env, tmp_path, monkeypatch):
     import hwr_eval.workflows._cv as compare
 
     monkeypatch.setattr(compare, "build_models", lambda models, **kw: {m: swallows_ctrl_c() for m in models})
@@ -204,7 +189,7 @@ def test_cv_ctrl_c_exits_130_without_a_table(swallows_ctrl_c, synthetic_env, tmp
     assert not csv.exists()
 
 
-def test_cv_command(synthetic_env, tmp_path):
+def test_cv_command(invoke, one_line_error, synthetic_env, tmp_path):
     csv = tmp_path / "cv.csv"
     result = invoke("cv", "--models", "knn,logreg", "--folds", "2", *SMALL, "--out", csv)
     assert result.exit_code == 0, result.output
@@ -223,7 +208,7 @@ def test_cv_command(synthetic_env, tmp_path):
     assert "--folds" in line
 
 
-def test_zero_epochs_is_a_one_line_error(synthetic_env, tmp_path):
+def test_zero_epochs_is_a_one_line_error(invoke, one_line_error, synthetic_env, tmp_path):
     line = one_line_error(invoke("compare", "--models", "cnn", "--max-epochs", "0", "--out", tmp_path / "run"))
     assert "max_epochs must be a positive integer, got 0" in line
     assert not (tmp_path / "run").exists()
