@@ -553,15 +553,20 @@ def letters_o(real_data_dir):
 
 
 class _SwallowsCtrlC(ClassifierMixin, BaseEstimator):
-    """Like skorch: Ctrl-C ends training early and ``fit`` returns normally."""
+    """Like skorch: Ctrl-C ends training early and ``fit`` returns normally.
 
-    def __init__(self, k=1):
+    ``catches=KeyboardInterrupt`` is skorch's behaviour; ``catches=BaseException`` stands for code that
+    swallows every exception, so only the run's record that Ctrl-C was pressed can tell.
+    """
+
+    def __init__(self, k=1, catches=KeyboardInterrupt):
         self.k = k
+        self.catches = catches
 
     def fit(self, X, y):
         try:
             signal.raise_signal(signal.SIGINT)
-        except KeyboardInterrupt:
+        except self.catches:
             pass
         self.classes_ = np.unique(y)
         return self

@@ -99,7 +99,7 @@ def mcnemar(y_true: Sequence, pred_a: Sequence, pred_b: Sequence) -> dict:
     else:
         p_value = stats.chi2.sf(statistic, df=1)
         method = "chi2"
-    return {"statistic": float(statistic), "p_value": float(min(1.0, p_value)), "method": method, "b": b, "c": c}
+    return {"statistic": float(statistic), "p_value": float(p_value), "method": method, "b": b, "c": c}
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:

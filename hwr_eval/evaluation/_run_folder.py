@@ -12,7 +12,6 @@ import math
 import os
 import platform
 import re
-import sys
 import tempfile
 from collections.abc import Sequence
 from importlib import metadata
@@ -325,10 +324,11 @@ class RunWriter:
 
 
 def default_command(kind: str, **kwargs) -> str:
-    """The command line that started this process when it is the CLI, else a Python-call summary."""
-    argv0 = Path(sys.argv[0]).name if sys.argv else ""
-    if argv0 in ("hwr-eval", "__main__.py") and len(sys.argv) > 1:
-        return " ".join(["hwr-eval", *sys.argv[1:]])
+    """A summary of the Python call, e.g. ``hwr_eval.run_grid(model='knn', cv=3)``.
+
+    The CLI records its own command line (``cli.command_line``); ``sys.argv`` would name whatever
+    ``python -m`` started, such as the test runner.
+    """
     args = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
     return f"hwr_eval.run_{kind}({args})"
 

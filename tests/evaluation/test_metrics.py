@@ -61,6 +61,19 @@ def test_mcnemar_identical_and_symmetric():
     assert m["p_value"][0][2] == 1.0  # a model against itself
     assert m["discordant"][0][1] == 30 and m["discordant"][1][0] == 12
     assert m["statistic"][0][1] == pytest.approx((18 - 1) ** 2 / 42)
+    # The diagonal (a model against itself) in the layout results.json documents.
+    for i in range(3):
+        assert (m["statistic"][i][i], m["discordant"][i][i], m["p_value_holm"][i][i], m["method"][i][i]) == (0.0, 0, 1.0, None)
+    assert m["method"][0][1] == m["method"][1][0] == mcnemar(y, pa, pb)["method"] == "chi2"
+    assert m["method"][0][2] == "exact"  # no discordant images
+
+
+def test_mcnemar_is_exact_below_the_threshold_and_chi_square_from_it():
+    y, pa, pb = _pairs(MCNEMAR_EXACT_BELOW - 1, 0)
+    assert mcnemar(y, pa, pb)["method"] == "exact"
+    y, pa, pb = _pairs(MCNEMAR_EXACT_BELOW, 0)
+    res = mcnemar(y, pa, pb)
+    assert res["method"] == "chi2" and res["p_value"] == pytest.approx(stats.chi2.sf(res["statistic"], df=1))
 
 
 def test_bootstrap_ci_is_reproducible_and_sensible():
@@ -72,6 +85,30 @@ def test_bootstrap_ci_is_reproducible_and_sensible():
     assert (low, high) == bootstrap_accuracy_ci(y, pred, seed=3)
     assert (low, high) != bootstrap_accuracy_ci(y, pred, seed=4)
     assert low < acc < high
+
+
+def test_bootstrap_ci_edge_sizes_and_documented_defaults():
+    assert all(math.isnan(end) for end in bootstrap_accuracy_ci([], []))
+    assert bootstrap_accuracy_ci(["A"], ["A"]) == (1.0, 1.0)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 4000)
+    pred = np.where(rng.random(4000) < 0.9, y, -1)
+    default = bootstrap_accuracy_ci(y, pred)
+    assert default == bootstrap_accuracy_ci(y, pred, n_resamples=1000, seed=0)
+    # The data tell these settings apart, so the equality above pins the documented defaults.
+    assert default != bootstrap_accuracy_ci(y, pred, n_resamples=1001, seed=0)
+    assert default != bootstrap_accuracy_ci(y, pred, n_resamples=1000, seed=1)
+
+
+def test_bootstrap_ci_of_a_large_test_set_is_resampled_in_chunks_without_changing_it():
+    # 10,000 images: 800 resamples per chunk (8 M indices). Chunking must not change the draws.
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 36, 10_000)
+    pred = np.where(rng.random(10_000) < 0.95, y, -1)
+    correct = y == pred
+    idx = np.random.default_rng(0).integers(0, y.size, size=(1000, y.size))
+    expected = np.quantile(correct[idx].mean(axis=1), [0.025, 0.975])
+    assert bootstrap_accuracy_ci(y, pred) == tuple(expected)
 
 
 @pytest.mark.parametrize("confidence", [0.95, 0.90])
@@ -106,6 +143,13 @@ def test_top_confusions_order_and_ties():
         {"true": "b", "predicted": "c", "count": 3},
     ]
     assert len(top_confusions(np.eye(3, dtype=int), ["a", "b", "c"])) == 0
+
+
+def test_top_confusions_lists_ten_single_errors_in_class_order_by_default():
+    classes = [str(i) for i in range(36)]
+    cm = np.ones((36, 36), dtype=int) + 9 * np.eye(36, dtype=int)  # every confusion made once: 1,260 ties
+    got = top_confusions(cm, classes)
+    assert [(c["true"], c["predicted"], c["count"]) for c in got] == [("0", str(j), 1) for j in range(1, 11)]
 
 
 def test_evaluate_matches_classification_report():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
+import time
 
 import joblib
 import numpy as np
@@ -124,9 +126,10 @@ def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path, check_run_folde
     assert (out / "report.html").exists()
 
 
-def test_ctrl_c_swallowed_by_the_model_still_stops(swallows_ctrl_c, small_synthetic, tmp_path, check_run_folder):
+@pytest.mark.parametrize("catches", [KeyboardInterrupt, BaseException])
+def test_ctrl_c_swallowed_by_the_model_still_stops(swallows_ctrl_c, catches, small_synthetic, tmp_path, check_run_folder):
     out = tmp_path / "run"
-    models = {"knn": make_model("knn"), "net": swallows_ctrl_c(), "logreg": make_model("logreg")}
+    models = {"knn": make_model("knn"), "net": swallows_ctrl_c(catches=catches), "logreg": make_model("logreg")}
     with pytest.raises(CompareInterrupted):
         run_compare(models, small_synthetic, out, n_resamples=100, report=False)
     results = check_run_folder(out, small_synthetic)
@@ -134,10 +137,11 @@ def test_ctrl_c_swallowed_by_the_model_still_stops(swallows_ctrl_c, small_synthe
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
-def test_ctrl_c_during_grid_search_stops_it(swallows_ctrl_c, small_synthetic, tmp_path, monkeypatch):
+@pytest.mark.parametrize("catches", [KeyboardInterrupt, BaseException])
+def test_ctrl_c_during_grid_search_stops_it(swallows_ctrl_c, catches, small_synthetic, tmp_path, monkeypatch):
     import hwr_eval.workflows._grid as compare
 
-    monkeypatch.setattr(compare, "build_models", lambda names, **kw: {names[0]: swallows_ctrl_c()})
+    monkeypatch.setattr(compare, "build_models", lambda names, **kw: {names[0]: swallows_ctrl_c(catches=catches)})
     out = tmp_path / "grid"
     with pytest.raises(KeyboardInterrupt):
         run_grid("net", {"k": [1, 2, 3]}, small_synthetic, out, cv=2)
@@ -145,14 +149,80 @@ def test_ctrl_c_during_grid_search_stops_it(swallows_ctrl_c, small_synthetic, tm
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_ctrl_c_during_cv_stops_it(swallows_ctrl_c, small_synthetic, monkeypatch):
+@pytest.mark.parametrize("catches", [KeyboardInterrupt, BaseException])
+def test_ctrl_c_during_cv_stops_it(swallows_ctrl_c, catches, small_synthetic, monkeypatch):
     import hwr_eval.workflows._cv as compare
 
-    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {"net": swallows_ctrl_c()})
+    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {"net": swallows_ctrl_c(catches=catches)})
     # Without the guard the swallowed Ctrl-C would go unnoticed and a mean over cut-short folds returned.
     with pytest.raises(KeyboardInterrupt):
         run_cv(["net"], small_synthetic, folds=2)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class _Slow(ClassifierMixin, BaseEstimator):
+    """Takes ``seconds`` to fit, then predicts the first class."""
+
+    def __init__(self, seconds=0.3):
+        self.seconds = seconds
+
+    def fit(self, X, y):
+        time.sleep(self.seconds)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.repeat(self.classes_[0], len(X))
+
+
+def test_compare_records_the_fit_time_and_runs_off_the_main_thread(small_synthetic, tmp_path):
+    # A notebook or GUI may run a comparison in a worker thread, where signal handlers cannot be set:
+    # Ctrl-C handling is then left to the main thread, and the run works.
+    outcome = {}
+
+    def compare():
+        start = time.perf_counter()
+        outcome["run_dir"] = run_compare({"slow": _Slow()}, small_synthetic, tmp_path / "run", n_resamples=10,
+                                         report=False)
+        outcome["elapsed"] = time.perf_counter() - start
+
+    worker = threading.Thread(target=compare)
+    worker.start()
+    worker.join()
+    results = json.loads((outcome["run_dir"] / "results.json").read_text())
+    fit_time = results["models"]["slow"]["fit_time_s"]
+    assert 0.3 <= fit_time < outcome["elapsed"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_compare_hands_on_its_settings_and_records_its_command(small_synthetic, tmp_path, monkeypatch):
+    import hwr_eval.workflows._compare as compare_module
+
+    built = []
+    real = compare_module.build_models
+
+    def build(models, **settings):
+        built.append((list(models), settings))
+        return real(models, **settings)
+
+    monkeypatch.setattr(compare_module, "build_models", build)
+    run_dir = run_compare(("knn", "logreg"), small_synthetic, tmp_path / "run", max_epochs=2, device="cpu", seed=4,
+                          n_resamples=20, report=False)
+    assert built == [(["knn", "logreg"], {"overrides": None, "max_epochs": 2, "device": "cpu", "seed": 4, "verbose": 0})]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["command"] == "hwr_eval.run_compare(models=['knn', 'logreg'], max_epochs=2, device='cpu', seed=4)"
+    assert results["settings"]["device"] == "cpu" and results["settings"]["models"] == ["knn", "logreg"]
+
+
+def test_compare_scores_the_fitted_models_on_corrupted_test_images(small_synthetic, tmp_path):
+    progress = []
+    run_dir = run_compare(["knn"], small_synthetic, tmp_path / "run", n_resamples=20, report=False, robustness=True,
+                          on_robustness_progress=lambda done, total, label: progress.append((done, total)))
+    results = json.loads((run_dir / "results.json").read_text())
+    record = results["robustness"]
+    assert record["file"] == "robustness.csv" and (run_dir / record["file"]).is_file()
+    assert record["models"]["knn"]["clean_accuracy"] == pytest.approx(results["models"]["knn"]["metrics"]["accuracy"])
+    assert progress and progress[-1][0] == progress[-1][1] == len(progress)
 
 
 def test_model_without_predict_proba_gets_a_report(small_synthetic, tmp_path):

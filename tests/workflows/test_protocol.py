@@ -9,6 +9,8 @@ on the wrong split, or a refit without the validation split fails these tests.
 from __future__ import annotations
 
 import json
+import os
+import threading
 from collections import defaultdict
 
 import numpy as np
@@ -60,7 +62,7 @@ class Spy(ClassifierMixin, BaseEstimator):
         if X_val is not None:
             assert list(np.asarray(y_val).astype(str)) == list(true_labels(X_val))
         LOG[self.log].append({"event": "fit", "X": tags(X), "X_val": None if X_val is None else tags(X_val),
-                              "skill": self.skill})
+                              "skill": self.skill, "thread": threading.current_thread().name})
         self.classes_ = np.unique(y)
         return self
 
@@ -252,3 +254,53 @@ def test_cv_reports_progress_forwards_n_jobs_and_raises_fit_errors(tagged, monke
     monkeypatch.setattr(cv_module, "build_models", lambda m, **kw: {"broken": _Broken()})
     with pytest.raises(RuntimeError, match="broken model"):  # not a NaN score
         run_cv(["broken"], tagged, folds=2)
+
+
+
+@pytest.fixture(scope="module")
+def threads_cluster():
+    """A Dask client whose workers are threads of this process, so the spies' log sees their fits."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            yield client
+
+
+def _fit_rows(key):
+    return sorted((tuple(f["X"]), tuple(f["X_val"] or ())) for f in _fits(key))
+
+
+# mutmut forks each test run from a process that has already run Dask, and Dask's threads do not survive
+# a fork (the run hangs). This test runs in `make test`; under mutation testing it is left out.
+@pytest.mark.skipif("MUTANT_UNDER_TEST" in os.environ, reason="Dask threads hang in mutmut's forked test runs")
+def test_on_a_dask_cluster_the_same_rows_are_fitted_with_the_same_results(tagged, tmp_path, monkeypatch,
+                                                                          threads_cluster):
+    import hwr_eval.workflows._cv as cv_module
+    import hwr_eval.workflows._grid as grid_module
+
+    monkeypatch.setattr(grid_module, "build_models", lambda names, **kw: {names[0]: Spy("grid")})
+    monkeypatch.setattr(cv_module, "build_models", lambda names, **kw: {"spy": Spy("cv", skill=0.5)})
+    runs = {}
+    for where, scheduler in (("local", None), ("dask", threads_cluster)):
+        LOG.clear()
+        compare_dir = run_compare({"spy": Spy("compare", skill=0.6)}, tagged, tmp_path / where / "compare",
+                                  scheduler=scheduler, n_resamples=20, report=False)
+        grid_dir = run_grid("spy", {"skill": [0.3, 0.8]}, tagged, tmp_path / where / "grid", cv=3,
+                            scheduler=scheduler, n_resamples=20, report=False)
+        frame = run_cv(["spy"], tagged, folds=3, scheduler=scheduler)
+        runs[where] = {
+            "rows": {key: _fit_rows(key) for key in ("compare", "grid", "cv")},
+            "threads": {key: [fit["thread"] for fit in _fits(key)] for key in ("compare", "grid", "cv")},
+            "compare": json.loads((compare_dir / "results.json").read_text())["models"]["spy"]["metrics"],
+            "grid": json.loads((grid_dir / "results.json").read_text())["grid"],
+            "cv": frame.filter(like="accuracy"),
+        }
+    local, dask = runs["local"], runs["dask"]
+    assert dask["rows"] == local["rows"] and len(dask["rows"]["grid"]) == 2 * 3 + 1
+    assert dask["compare"] == local["compare"] and dask["grid"] == local["grid"]
+    pd.testing.assert_frame_equal(dask["cv"], local["cv"])
+    # The fits really ran on the workers; the grid's refit runs here, in the caller's thread.
+    main = threading.main_thread().name
+    assert set(local["threads"]["compare"] + local["threads"]["grid"] + local["threads"]["cv"]) == {main}
+    assert main not in dask["threads"]["compare"] + dask["threads"]["grid"][:-1] + dask["threads"]["cv"]
+    assert dask["threads"]["grid"][-1] == main
