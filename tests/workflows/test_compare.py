@@ -182,13 +182,18 @@ def test_compare_records_the_fit_time_and_runs_off_the_main_thread(small_synthet
 
     def compare():
         start = time.perf_counter()
-        outcome["run_dir"] = run_compare({"slow": _Slow()}, small_synthetic, tmp_path / "run", n_resamples=10,
-                                         report=False)
+        try:
+            outcome["run_dir"] = run_compare({"slow": _Slow()}, small_synthetic, tmp_path / "run", n_resamples=10,
+                                             report=False)
+        except BaseException as exc:  # re-raised below, in the test's own thread
+            outcome["error"] = exc
         outcome["elapsed"] = time.perf_counter() - start
 
     worker = threading.Thread(target=compare)
     worker.start()
     worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
     results = json.loads((outcome["run_dir"] / "results.json").read_text())
     fit_time = results["models"]["slow"]["fit_time_s"]
     assert 0.3 <= fit_time < outcome["elapsed"]
