@@ -26,6 +26,7 @@ import hwr_eval
 from hwr_eval.data import load_usps
 from hwr_eval.evaluation import environment
 from hwr_eval.io import atomic_write_text
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import run_compare
 
 HERE = Path(__file__).resolve().parent
@@ -92,7 +93,7 @@ def run_row(name: str, models: list[str], args, runs: Path) -> tuple[dict, Path]
         on_model_end=lambda m, rec: print(f"[{name}] {m}: accuracy {rec['metrics']['accuracy']:.4f} "
                                           f"(fit {rec['fit_time_s']:.1f} s)", flush=True),
     )
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     return results, run_dir
 
 
@@ -218,7 +219,7 @@ def main(argv=None) -> int:
             continue
         if args.from_runs is not None:
             run_dir = args.from_runs / name
-            results = json.loads((run_dir / "results.json").read_text())
+            results = read_record(run_dir).to_json()
             print(f"[{name}] read {run_dir} ({results['status']}: {', '.join(results['models'])})", flush=True)
         else:
             results, run_dir = run_row(name, models_of.get(name, args.models).split(","), args, runs)

@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hwr_eval.runs import read_record
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # this checkout's hwr_eval, also in the spawned workers
 
@@ -60,7 +62,7 @@ def timed_grid(dataset, args, out_dir: Path, scheduler=None) -> dict:
     run_dir = run_grid("cnn", GRID, dataset, out_dir, cv=args.cv, max_epochs=args.max_epochs, seed=0,
                        report=False, scheduler=scheduler)
     wall = time.perf_counter() - start
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     scores = _scores(run_dir)
     return {
         "wall_s": round(wall, 2),

@@ -28,6 +28,7 @@ import torch
 import hwr_eval
 from hwr_eval.evaluation import environment
 from hwr_eval.io import atomic_write_text
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import run_compare
 
 HERE = Path(__file__).resolve().parent
@@ -93,7 +94,7 @@ def run_row(row: str, setting: str, models: dict, dataset, args, runs: Path) -> 
         on_model_end=lambda m, rec: print(f"[{row}] {m}: accuracy {rec['metrics']['accuracy']:.4f} "
                                           f"(fit {rec['fit_time_s']:.1f} s)", flush=True),
     )
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     counts = results["data"]["counts"]
     n = {split: sum(c.values()) for split, c in counts.items()}
     rows = []

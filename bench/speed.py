@@ -35,6 +35,7 @@ from hwr_eval import PixelScaler, make_model
 from hwr_eval.evaluation import environment
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models import CNN
+from hwr_eval.runs import read_record
 
 HERE = Path(__file__).resolve().parent
 BATCH, LR = 512, 1e-3
@@ -155,7 +156,7 @@ def compare_wall_time(data) -> dict:
         wall, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True))
         if proc.returncode != 0:
             raise SystemExit(f"compare failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-        results = json.loads(Path(out, "run", "results.json").read_text())
+        results = read_record(Path(out, "run")).to_json()
     return {"command": "hwr-eval compare --models knn,logreg,cnn", "wall_s": round(wall, 1),
             "accuracy": {m: round(r["metrics"]["accuracy"], 4) for m, r in results["models"].items()}}
 

@@ -80,48 +80,43 @@ def small_synthetic(tmp_path_factory):
         return load_dataset(per_class=30, seed=0)
 
 
-SCHEMA_KEYS = {"schema_version", "kind", "status", "created", "command", "settings", "environment", "data",
-               "models", "mcnemar", "grid"}
-MODEL_KEYS = {"params", "n_parameters", "fit_time_s", "predict_time_s", "metrics", "per_class",
-              "confusion_matrix", "top_confusions", "history", "files",
-              "selective", "calibration", "context"}  # the last three: schema 2 (issue 10)
-
-
 def _check_run_folder(run_dir, dataset=None) -> dict:
-    """Everything a reader of the run folder relies on, recomputed from the files themselves."""
-    results = json.loads((Path(run_dir) / "results.json").read_text())
-    assert set(results) == SCHEMA_KEYS and results["schema_version"] == 2
-    classes = results["data"]["classes"]
-    test = np.load(run_dir / "test_set.npz")
-    assert test["X"].shape == (test["y"].size, 784) and test["X"].dtype == np.uint8
+    """Everything a reader of the run folder relies on, read through the one reader and recomputed
+    from the files themselves."""
+    from hwr_eval.runs import SCHEMA_VERSION, open_run
+
+    run = open_run(run_dir)
+    results = run.results
+    assert results["schema_version"] == SCHEMA_VERSION and run.record.spec is not None
+    classes = run.classes
+    assert run.X_test.shape == (run.y_test.size, 784) and run.X_test.dtype == np.uint8
     if dataset is not None:
-        assert np.array_equal(test["X"], dataset.X_test) and list(test["y"]) == list(dataset.y_test)
+        assert np.array_equal(run.X_test, dataset.X_test) and list(run.y_test) == list(dataset.y_test)
         assert classes == list(dataset.classes)
-    assert sum(results["data"]["counts"]["test"].values()) == test["y"].size
-    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    assert sum(results["data"]["counts"]["test"].values()) == run.y_test.size
+    preds = run.predictions
     assert list(preds.columns) == ["index", "y_true", *results["models"]]
-    assert list(preds["y_true"]) == list(test["y"])
-    for name, rec in results["models"].items():
-        assert set(rec) == MODEL_KEYS
-        m = rec["metrics"]
+    assert list(preds["y_true"]) == list(run.y_test)
+    for name, result in run.record.models.items():
+        m = result.metrics
         assert m["accuracy"] == pytest.approx(np.mean(preds[name] == preds["y_true"]))
         assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1]
-        cm = np.array(rec["confusion_matrix"])
-        assert cm.shape == (len(classes), len(classes)) and cm.sum() == test["y"].size
+        cm = np.array(result.confusion_matrix)
+        assert cm.shape == (len(classes), len(classes)) and cm.sum() == run.y_test.size
         assert np.trace(cm) / cm.sum() == pytest.approx(m["accuracy"])
-        proba = np.load(run_dir / rec["files"]["probabilities"])
-        assert proba.shape == (test["y"].size, len(classes)) and proba.dtype == np.float32
+        proba = run.probabilities[name]
+        assert proba.shape == (run.y_test.size, len(classes)) and proba.dtype == np.float32
         assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-4)
-        per_class = pd.read_csv(run_dir / rec["files"]["per_class"], dtype={"class": str})
+        per_class = run.per_class[name]
         assert list(per_class["class"]) == classes
-        assert np.allclose(per_class["f1"], [r["f1"] for r in rec["per_class"]])
-        assert per_class["support"].sum() == test["y"].size
-        assert rec["fit_time_s"] > 0 and rec["predict_time_s"] > 0
-        # Schema 2: temperature-scaled test probabilities beside the raw ones, same top class count.
-        assert rec["selective"]["available"] and rec["selective"]["calibrated"]
-        calibrated = np.load(run_dir / rec["files"]["calibrated_probabilities"])
+        assert np.allclose(per_class["f1"], [r["f1"] for r in result.per_class])
+        assert per_class["support"].sum() == run.y_test.size
+        assert result.fit_time_s > 0 and result.predict_time_s > 0
+        # Temperature-scaled test probabilities beside the raw ones.
+        assert result.selective["available"] and result.selective["calibrated"]
+        calibrated = run.calibrated_probabilities[name]
         assert calibrated.shape == proba.shape and np.allclose(calibrated.sum(axis=1), 1.0, atol=1e-4)
-        assert rec["selective"]["test"]["n_accepted"] <= test["y"].size
+        assert result.selective["test"]["n_accepted"] <= run.y_test.size
     assert results["mcnemar"]["models"] == list(results["models"])
     return results
 
@@ -216,7 +211,6 @@ def write_run_dir(path, models=("knn", "linear", "cnn"), synthetic=False, status
     ``robustness`` the results carry a simulated ``robustness`` record (accuracy falling with severity
     and with the rotation angle).
     """
-    import pandas as pd
     from scipy.stats import chi2
     from sklearn.metrics import (
         accuracy_score,

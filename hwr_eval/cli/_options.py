@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import re
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import HwrError
-from ._common import console, load_data_for_cli
+from ..runs import RunSpec
 
 _SET_RE = re.compile(r"^(?:(?P<model>[A-Za-z0-9_.-]+?)\.)?(?P<param>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.+)$")
 _LITERALS = {"true": True, "false": False, "none": None, "null": None}
@@ -84,24 +85,22 @@ def _check_n_jobs(n_jobs: int | None) -> None:
         raise HwrError("--n-jobs 0: give a positive number of parallel jobs, or -1 for all cores")
 
 
-def _load_data(data: Path | None, classes: str, per_class: int | None, split: str, seed: int):
-    """Load the data, say which data it is (loudly when synthetic) and how large the splits are."""
-    dataset = load_data_for_cli(data, classes, per_class, split, seed)  # the data section, below
-    console.print(
-        f"data: {len(dataset.classes)} classes, {len(dataset.y_train)} train / {len(dataset.y_val)} validation"
-        f" / {len(dataset.y_test)} test images",
-        highlight=False,
-    )
-    return dataset
+_SPEC_DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunSpec)}
 
-
-# DataOpt, ClassesOpt, PerClassOpt and SplitOpt are the data section's shared options (below; the
-# annotations are resolved when the app runs).
-RunSeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the split, the models and the bootstrap.")]
-EpochsOpt = Annotated[int | None, typer.Option("--max-epochs", help="Epoch limit of the PyTorch models (default 50).")]
+# DataOpt, ClassesOpt, PerClassOpt and SplitOpt are the data options shared with `hwr-eval data` (_common.py).
+# Run options default to None: a value not given comes from --config, else from RunSpec, where each
+# default is defined once.
+RunSeedOpt = Annotated[int | None, typer.Option("--seed", help="Sets both --data-seed and --model-seed (default 0).")]
+DataSeedOpt = Annotated[int | None, typer.Option("--data-seed", help="Seed of the subsampling and the split (default 0).")]
+ModelSeedOpt = Annotated[int | None, typer.Option(
+    "--model-seed", help="Seed of the models (initialisation, batch order) and of grid/cv folds (default: the data seed).")]
+EpochsOpt = Annotated[int | None, typer.Option(
+    "--max-epochs", help="Epoch limit of the PyTorch models (default: each model's own, 50; modern_cnn 15).")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda (PyTorch models; default auto).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="New run folder (default: reports/<kind>-<timestamp>).")]
-SaveOpt = Annotated[bool, typer.Option("--save-models", help="Also save the fitted models (joblib).")]
+SaveOpt = Annotated[bool | None, typer.Option(
+    "--save-models/--no-save-models", help="Also save the fitted models (joblib), for predict, robustness and serve.",
+    show_default=False)]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a model parameter: model.param=value (repeatable).")
 ]
@@ -112,6 +111,54 @@ SchedulerOpt = Annotated[
     typer.Option("--scheduler", help="Run the fits on a Dask cluster: local:N (N worker processes here, one thread "
                  "each) or a scheduler address, e.g. tcp://host:8786. Default: this process (joblib, --n-jobs)."),
 ]
+ConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="A run spec in TOML (every run folder keeps its own as spec.toml); options given here win.",
+    dir_okay=False)]
+TargetRiskOpt = Annotated[float | None, typer.Option(
+    "--target-risk", help="Abstention target: largest error rate among answered test images, in (0, 1); each "
+                          f"model's threshold is chosen on the validation split (default {_SPEC_DEFAULTS['target_risk']}).")]
+ContextOpt = Annotated[str | None, typer.Option(
+    "--context", help="Also score predictions restricted to these classes: digits, letters, 36, or a "
+                      "comma-separated list such as O,0,Q.")]
+RobustnessOpt = Annotated[bool | None, typer.Option(
+    "--robustness/--no-robustness", help="Also score every model under corruptions and rotations.", show_default=False)]
+
+_DATA_FIELDS = {"data": "data_dir", "classes": "classes", "per_class": "per_class", "split": "split", "data_seed": "seed"}
+_RUN_FIELDS = ("max_epochs", "device", "model_seed", "target_risk", "context", "robustness", "save_models", "scheduler")
+
+
+def spec_from_options(ctx: typer.Context, *, models: list[str] | None, config: Path | None, set_: list[str] | None,
+                      default_model: str | None = None, **values: Any) -> RunSpec:
+    """The run's :class:`RunSpec`: ``--config`` (if given), then every option given on the command line.
+
+    Options left out keep the config's value, else the spec's default; ``--seed`` sets both seeds, so
+    giving it with ``--data-seed`` or ``--model-seed`` is refused.
+    """
+    sources = {name: ctx.get_parameter_source(name) for name in values}
+    given = {name for name, source in sources.items() if source is not None and source.name != "DEFAULT"}
+    spec = RunSpec.from_toml(config) if config is not None else RunSpec()
+    if "seed" in given and given & {"data_seed", "model_seed"}:
+        raise HwrError("--seed sets both seeds; give it alone, or --data-seed and --model-seed")
+    if "seed" in given:
+        values["data_seed"] = values["model_seed"] = values["seed"]
+        given |= {"data_seed", "model_seed"}
+    data = {field: str(values[o]) if isinstance(values[o], Path) else values[o]
+            for o, field in _DATA_FIELDS.items() if o in given}
+    changes: dict[str, Any] = {name: values[name] for name in _RUN_FIELDS if name in given}
+    if data:
+        changes["data"] = data
+    if "out" in given:
+        changes["out"] = str(values["out"])
+    if "quiet" in given or config is None:
+        changes["verbose"] = 0 if values.get("quiet") else 1
+    if "no_report" in given:
+        changes["report"] = not values["no_report"]
+    if models:
+        changes["models"], changes["params"] = tuple(models), {}  # a config's overrides were for its models
+    params = parse_sets(set_, default_model=default_model)
+    if params:
+        changes["params"] = params
+    return spec.replace(**changes)
 
 
 def _check_scheduler(scheduler: str | None) -> None:

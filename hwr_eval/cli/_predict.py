@@ -55,10 +55,20 @@ def predict(
     characters left to right (touching characters are not split). Prints the prediction, its probability
     and the top 3 per image, or per character for lines.
     """
-    from ..workflows import check_output, load_model, predict_images, stored_selective, write_predictions, write_sheet
+    from ..workflows import (
+        check_predictions_path,
+        load_model,
+        predict_images,
+        stored_selective,
+        write_predictions,
+        write_sheet,
+    )
 
-    check_output(out)
-    check_output(show, (".html", ".htm"))
+    inputs = [model, *images]
+    check_predictions_path(out, inputs=inputs)
+    check_predictions_path(show, (".html", ".htm"), inputs=inputs)
+    if out is not None and show is not None and out.resolve() == show.resolve():
+        raise HwrError(f"--out and --show are the same file {out}; give two")
     if threshold is not None and abstain:
         raise HwrError("give --threshold P or --abstain, not both")
     if threshold is not None and not 0.0 <= threshold <= 1.0:  # checked here: typer's range check prints a box

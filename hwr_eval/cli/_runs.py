@@ -11,24 +11,43 @@ from rich import box
 from rich.table import Table
 
 from ..errors import HwrError
-from ._common import ClassesOpt, DataOpt, PerClassOpt, SplitOpt, app, command_line, console, err_console, user_errors
+from ..io import atomic_path
+from ..runs import RunRecord, RunSpec
+from ..workflows import RunEvents
+from ._common import (
+    ClassesOpt,
+    DataOpt,
+    PerClassOpt,
+    SplitOpt,
+    announce_data,
+    app,
+    command_line,
+    console,
+    err_console,
+    user_errors,
+)
 from ._options import (
+    ConfigOpt,
+    ContextOpt,
+    DataSeedOpt,
     DeviceOpt,
     EpochsOpt,
+    ModelSeedOpt,
     NoReportOpt,
     OutOpt,
     QuietOpt,
+    RobustnessOpt,
     RunSeedOpt,
     SaveOpt,
     SchedulerOpt,
     SetOpt,
+    TargetRiskOpt,
     _check_n_jobs,
     _check_scheduler,
     _check_scoring,
-    _load_data,
     _split_models,
     parse_grid,
-    parse_sets,
+    spec_from_options,
 )
 
 
@@ -36,39 +55,24 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _results_table(results: dict, title: str) -> Table:
+def _results_table(record: RunRecord, title: str) -> Table:
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in ("model", "acc", "95% CI", "bal acc", "F1 mac", "fit s", "pred s", "params"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
-    for name, rec in results["models"].items():
-        m = rec["metrics"]
+    for name, result in record.models.items():
+        m = result.metrics
         low, high = m["accuracy_ci95"]
-        table.add_row(
-            name,
-            _fmt(m["accuracy"]),
-            f"{_fmt(low, 3)}-{_fmt(high, 3)}",
-            _fmt(m["balanced_accuracy"]),
-            _fmt(m["f1_macro"]),
-            f"{rec['fit_time_s']:.1f}",
-            f"{rec['predict_time_s']:.2f}",
-            f"{rec['n_parameters']:,}",
-        )
+        table.add_row(name, _fmt(m["accuracy"]), f"{_fmt(low, 3)}-{_fmt(high, 3)}", _fmt(m["balanced_accuracy"]),
+                      _fmt(m["f1_macro"]), f"{result.fit_time_s:.1f}", f"{result.predict_time_s:.2f}",
+                      f"{result.n_parameters:,}")
     return table
 
 
-def _class_names(classes: str) -> list[str]:
-    """The labels of a ``--classes`` set, to check ``--context`` before loading data."""
-    digits = [str(d) for d in range(10)]
-    upper = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
-    return {"digits": digits, "letters": upper, "62": digits + upper + [c.lower() for c in upper]}.get(
-        classes, digits + upper)
-
-
-def _abstention_line(results: dict) -> str | None:
+def _abstention_line(record: RunRecord) -> str | None:
     """One line per model: coverage and risk on test at the threshold chosen on validation."""
     parts = []
-    for name, rec in results["models"].items():
-        sel = rec.get("selective") or {}
+    for name, result in record.models.items():
+        sel = result.selective or {}
         test = sel.get("test")
         if not sel.get("available") or not test:
             continue
@@ -76,18 +80,18 @@ def _abstention_line(results: dict) -> str | None:
         parts.append(f"{name} answers {100 * test['coverage']:.1f}% at risk {risk}")
     if not parts:
         return None
-    target = results.get("settings", {}).get("target_risk")
+    target = record.settings.get("target_risk")
     head = f"Abstention (target risk {100 * target:g}%, threshold from validation): " if target else "Abstention: "
     return head + "; ".join(parts)
 
 
-def _print_run(run_dir: Path) -> dict:
-    import json
+def _print_run(run_dir: Path) -> RunRecord:
+    from ..runs import read_record
 
-    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
-    status = "" if results["status"] == "complete" else f" [{results['status']}]"
-    console.print(_results_table(results, f"Test split ({sum(results['data']['counts']['test'].values())} images){status}"))
-    mc = results.get("mcnemar")
+    record = read_record(run_dir)
+    status = "" if record.complete else f" [{record.status}]"
+    console.print(_results_table(record, f"Test split ({sum(record.data['counts']['test'].values())} images){status}"))
+    mc = record.mcnemar
     if mc and len(mc["models"]) > 1:
         names = mc["models"]
         pairs = [
@@ -97,106 +101,95 @@ def _print_run(run_dir: Path) -> dict:
             for j in range(i + 1, len(names))
         ]
         console.print("McNemar's test: " + "; ".join(pairs), highlight=False)
-    abstention = _abstention_line(results)
+    abstention = _abstention_line(record)
     if abstention:
         console.print(abstention, highlight=False)
     console.print(f"run folder: {run_dir}", highlight=False)
     if (run_dir / "report.html").exists():
         console.print(f"report: {run_dir / 'report.html'}", highlight=False)
-    return results
+    return record
 
 
-def _print_predict_hint(results: dict, run_dir: Path) -> None:
+def _print_predict_hint(record: RunRecord, run_dir: Path) -> None:
     """With saved models: the exact `hwr-eval predict` command for the most accurate one."""
     import shlex
 
-    saved = {name: rec for name, rec in results["models"].items() if (rec.get("files") or {}).get("model")}
+    saved = record.saved_models()
     if not saved:
         return
-    best = max(saved, key=lambda name: saved[name]["metrics"]["accuracy"])
-    command = shlex.join(["hwr-eval", "predict", "--model", str(run_dir / saved[best]["files"]["model"])])
+    best = max(saved, key=lambda name: record.models[name].accuracy)
+    command = shlex.join(["hwr-eval", "predict", "--model", str(run_dir / saved[best])])
     console.print(f"read your own images with the best model ({best}): {command} IMAGE...", highlight=False,
                   markup=False, soft_wrap=True)
 
 
-def _model_start(name: str, index: int, total: int) -> None:
-    console.print(f"[bold][{index + 1}/{total}] {name}[/]: training ...", highlight=False)
+class CliEvents(RunEvents):
+    """Prints a run as it goes: the data, each model's start and end, the robustness suite's progress bar."""
+
+    def __init__(self, progress=None):
+        self.progress = progress
+
+    def on_data(self, dataset) -> None:
+        announce_data(dataset)
+        console.print(f"data: {len(dataset.classes)} classes, {len(dataset.y_train)} train / {len(dataset.y_val)} "
+                      f"validation / {len(dataset.y_test)} test images", highlight=False)
+
+    def on_model_start(self, name: str, index: int, total: int) -> None:
+        console.print(f"[bold][{index + 1}/{total}] {name}[/]: training ...", highlight=False)
+
+    def on_model_end(self, name: str, result) -> None:
+        console.print(f"      {name}: test accuracy {result.accuracy:.4f}, fit {result.fit_time_s:.1f} s, "
+                      f"predict {result.predict_time_s:.2f} s", highlight=False)
+
+    def on_progress(self, done: int, total: int, label: str) -> None:
+        if self.progress is not None:
+            self.progress(done, total, label)
 
 
-def _model_end(name: str, record: dict) -> None:
-    m = record["metrics"]
-    console.print(
-        f"      {name}: test accuracy {m['accuracy']:.4f}, fit {record['fit_time_s']:.1f} s, "
-        f"predict {record['predict_time_s']:.2f} s",
-        highlight=False,
-    )
+def _spec(ctx: typer.Context, models: str | None, config, set_, default_model=None, **values) -> RunSpec:
+    names = _split_models(models) if models is not None else None
+    spec = spec_from_options(ctx, models=names, config=config, set_=set_, default_model=default_model, **values)
+    if spec.scheduler is not None:
+        _check_scheduler(spec.scheduler)
+    return spec
 
 
 @app.command()
 @user_errors
 def compare(
     ctx: typer.Context,
-    models: Annotated[str, typer.Option("--models", help="Comma-separated model names, e.g. knn,logreg,cnn.")] = "knn,logreg,cnn",
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated model names (default knn,logreg,cnn).")] = None,
+    config: ConfigOpt = None,
     data: DataOpt = None,
     classes: ClassesOpt = "36",
     per_class: PerClassOpt = 2000,
     split: SplitOpt = "random",
     max_epochs: EpochsOpt = None,
     device: DeviceOpt = None,
-    seed: RunSeedOpt = 0,
+    seed: RunSeedOpt = None,
+    data_seed: DataSeedOpt = None,
+    model_seed: ModelSeedOpt = None,
     out: OutOpt = None,
-    save_models: SaveOpt = False,
+    save_models: SaveOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
     no_report: NoReportOpt = False,
     scheduler: SchedulerOpt = None,
-    target_risk: Annotated[float, typer.Option(
-        "--target-risk", help="Abstention target: largest error rate among answered test images, in (0, 1); "
-                              "each model's threshold is chosen on the validation split.")] = 0.01,
-    context: Annotated[str | None, typer.Option(
-        "--context", help="Also score predictions restricted to these classes: digits, letters, or a "
-                          "comma-separated list such as O,0,Q.")] = None,
-    robustness: Annotated[
-        bool, typer.Option("--robustness", help="Also score every model under corruptions and rotations.")
-    ] = False,
+    target_risk: TargetRiskOpt = None,
+    context: ContextOpt = None,
+    robustness: RobustnessOpt = None,
 ) -> None:
     """Train several models on one split and compare them on the untouched test split."""
-    from ..evaluation._context import resolve_context
-    from ..evaluation._selective import check_target_risk
-    from ..workflows import CompareInterrupted, build_models, run_compare
+    from ..workflows import CompareInterrupted, run_compare
     from ._robustness import print_robustness, robustness_progress
 
-    _check_scheduler(scheduler)
-    check_target_risk(target_risk)
-    if context is not None:
-        resolve_context(context, _class_names(classes))
-    names = _split_models(models)
-    overrides = parse_sets(set_)
-    # Check names and parameters before loading data, so a typo costs nothing.
-    build_models(names, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)
-    dataset = _load_data(data, classes, per_class, split, seed)
+    spec = _spec(ctx, models, config, set_, data=data, classes=classes, per_class=per_class, split=split,
+                 max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed, model_seed=model_seed, out=out,
+                 save_models=save_models, quiet=quiet, no_report=no_report, scheduler=scheduler,
+                 target_risk=target_risk, context=context, robustness=robustness)
     try:
-        with robustness_progress() if robustness else contextlib.nullcontext() as on_robustness_progress:
-            run_dir = run_compare(
-                names,
-                dataset,
-                out,
-                max_epochs=max_epochs,
-                device=device,
-                seed=seed,
-                overrides=overrides,
-                save_models=save_models,
-                verbose=0 if quiet else 1,
-                report=not no_report,
-                command=command_line(ctx),
-                on_model_start=_model_start,
-                on_model_end=_model_end,
-                scheduler=scheduler,
-                target_risk=target_risk,
-                context=context,
-                robustness=robustness,
-                on_robustness_progress=on_robustness_progress,
-            )
+        with robustness_progress() if spec.robustness else contextlib.nullcontext() as on_progress:
+            run_dir = run_compare(spec, events=CliEvents(on_progress), command=command_line(ctx))
     except CompareInterrupted as exc:
         err_console.print(
             f"interrupted: kept {len(exc.finished)} finished model(s) in {exc.run_dir} (status incomplete)",
@@ -205,10 +198,10 @@ def compare(
         if exc.finished:
             _print_run(exc.run_dir)
         raise typer.Exit(130) from None
-    results = _print_run(run_dir)
-    if results.get("robustness"):
-        print_robustness(results["robustness"])
-    _print_predict_hint(results, run_dir)
+    record = _print_run(run_dir)
+    if record.robustness:
+        print_robustness(record.robustness)
+    _print_predict_hint(record, run_dir)
 
 
 @app.command()
@@ -222,111 +215,95 @@ def grid(
     cv: Annotated[int, typer.Option("--cv", help="Stratified folds of the training split.")] = 3,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Parallel fits (-1: all cores).")] = None,
     scoring: Annotated[str, typer.Option("--scoring", help="scikit-learn scorer name.")] = "accuracy",
+    config: ConfigOpt = None,
     data: DataOpt = None,
     classes: ClassesOpt = "36",
     per_class: PerClassOpt = 2000,
     split: SplitOpt = "random",
     max_epochs: EpochsOpt = None,
     device: DeviceOpt = None,
-    seed: RunSeedOpt = 0,
+    seed: RunSeedOpt = None,
+    data_seed: DataSeedOpt = None,
+    model_seed: ModelSeedOpt = None,
     out: OutOpt = None,
-    save_models: SaveOpt = False,
+    save_models: SaveOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
     no_report: NoReportOpt = False,
     scheduler: SchedulerOpt = None,
+    target_risk: TargetRiskOpt = None,
+    context: ContextOpt = None,
+    robustness: RobustnessOpt = None,
 ) -> None:
     """Grid-search one model's parameters on the training split; refit the best and score it on test."""
-    from ..evaluation import cv_results_table
-    from ..workflows import build_models, run_grid
+    from ..runs import read_cv_results
+    from ..workflows import run_grid
+    from ._robustness import print_robustness, robustness_progress
 
     _check_scoring(scoring)
-    _check_scheduler(scheduler)
     _check_n_jobs(n_jobs)
     param_grid = parse_grid(param)
-    overrides = parse_sets(set_, default_model=model)
-    extra = set(overrides) - {model}
-    if extra:
-        raise HwrError(f"--set names model {sorted(extra)[0]!r}, but the grid searches {model!r}")
-    from ..models import resolve_params
-
-    estimator = build_models([model], overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)[model]
-    resolve_params(estimator, param_grid)  # unknown names fail before the data is loaded
-    dataset = _load_data(data, classes, per_class, split, seed)
+    spec = _spec(ctx, model, config, set_, default_model=model, data=data, classes=classes, per_class=per_class,
+                 split=split, max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed,
+                 model_seed=model_seed, out=out, save_models=save_models, quiet=True, no_report=no_report,
+                 scheduler=scheduler, target_risk=target_risk, context=context, robustness=robustness)
     n_candidates = 1
     for values in param_grid.values():
         n_candidates *= len(values)
     console.print(f"[bold]grid[/]: {model}, {n_candidates} candidates x {cv} folds", highlight=False)
-    run_dir = run_grid(
-        model,
-        param_grid,
-        dataset,
-        out,
-        cv=cv,
-        n_jobs=n_jobs,
-        scoring=scoring,
-        max_epochs=max_epochs,
-        device=device,
-        seed=seed,
-        overrides=overrides.get(model),
-        save_models=save_models,
-        verbose=0 if quiet else 2,
-        report=not no_report,
-        command=command_line(ctx),
-        scheduler=scheduler,
-    )
-    ranked = cv_results_table(run_dir)
+    with robustness_progress() if spec.robustness else contextlib.nullcontext() as on_progress:
+        run_dir = run_grid(spec, param_grid, cv=cv, n_jobs=n_jobs, scoring=scoring, search_verbose=0 if quiet else 2,
+                           events=CliEvents(on_progress), command=command_line(ctx))
+    ranked = read_cv_results(run_dir)
     table = Table(title=f"GridSearchCV ({scoring}, {cv} folds), best first", title_justify="left")
     for col in ranked.columns:
         table.add_column(str(col), justify="right")
     for row in ranked.itertuples(index=False):
         table.add_row(*[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
-    results = _print_run(run_dir)
-    console.print(f"best parameters: {results['grid']['best_params']}", highlight=False)
+    record = _print_run(run_dir)
+    console.print(f"best parameters: {record.grid['best_params']}", highlight=False)
+    if record.robustness:
+        print_robustness(record.robustness)
 
 
 @app.command("cv")
 @user_errors
 def cross_validation(
-    models: Annotated[str, typer.Option("--models", help="Comma-separated model names.")] = "logreg,knn",
+    ctx: typer.Context,
+    models: Annotated[str | None, typer.Option("--models", help="Comma-separated model names (default logreg,knn).")] = None,
     folds: Annotated[int, typer.Option("--folds", help="Stratified folds.")] = 5,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Parallel folds (-1: all cores).")] = None,
+    config: ConfigOpt = None,
     data: DataOpt = None,
     classes: ClassesOpt = "36",
     per_class: PerClassOpt = 2000,
     split: SplitOpt = "random",
     max_epochs: EpochsOpt = None,
     device: DeviceOpt = None,
-    seed: RunSeedOpt = 0,
+    seed: RunSeedOpt = None,
+    data_seed: DataSeedOpt = None,
+    model_seed: ModelSeedOpt = None,
     set_: SetOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Also save the table as CSV here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also save the table as CSV here.", dir_okay=False)] = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Stratified k-fold cross-validation (training + validation splits; the test split stays unused)."""
-    from ..io import atomic_path
-    from ..workflows import CV_SCORING, build_models, run_cv
+    from ..runs import check_output
+    from ..workflows import CV_SCORING, run_cv
 
     _check_n_jobs(n_jobs)
-    _check_scheduler(scheduler)
-    names = _split_models(models)
-    overrides = parse_sets(set_)
-    build_models(names, overrides=overrides, max_epochs=max_epochs, device=device, seed=seed)
-    dataset = _load_data(data, classes, per_class, split, seed)
-    frame = run_cv(
-        names,
-        dataset,
-        folds=folds,
-        n_jobs=n_jobs,
-        max_epochs=max_epochs,
-        device=device,
-        seed=seed,
-        overrides=overrides,
-        on_model_start=lambda name, i, n: console.print(
-            f"[bold][{i + 1}/{n}] {name}[/]: {folds}-fold cross-validation ...", highlight=False
-        ),
-        scheduler=scheduler,
-    )
+    if models is None and config is None:
+        models = "logreg,knn"
+    spec = _spec(ctx, models, config, set_, data=data, classes=classes, per_class=per_class, split=split,
+                 max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed, model_seed=model_seed,
+                 quiet=True, scheduler=scheduler)
+    if out is not None:
+        check_output(out)  # before any training; the data files are checked once they are known
+    dataset = spec.data.load()
+    if out is not None:
+        check_output(out, inputs=[s.get("path") for s in dataset.provenance.get("sources", []) if isinstance(s, dict)])
+    frame = run_cv(spec, dataset, folds=folds, n_jobs=n_jobs, events=_CvEvents(folds))
     table = Table(title=f"{folds}-fold stratified cross-validation (mean ± std)", title_justify="left")
     table.add_column("model")
     for metric in (*CV_SCORING, "fit_time"):
@@ -343,6 +320,15 @@ def cross_validation(
         except OSError as exc:
             raise HwrError(f"cannot write {out}: {exc.strerror or exc}") from None
         console.print(f"saved: {out}", highlight=False)
+
+
+class _CvEvents(CliEvents):
+    def __init__(self, folds: int):
+        super().__init__()
+        self.folds = folds
+
+    def on_model_start(self, name: str, index: int, total: int) -> None:
+        console.print(f"[bold][{index + 1}/{total}] {name}[/]: {self.folds}-fold cross-validation ...", highlight=False)
 
 
 # --------------------------------------------------------------------------------------------------

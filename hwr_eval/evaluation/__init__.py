@@ -1,4 +1,4 @@
-"""Evaluation: test-set metrics and statistics, and the run folder that records them.
+"""Evaluation: test-set metrics and statistics, abstention, calibration, context and robustness.
 
 Everything here works on predictions and files, so a run's numbers can be recomputed by anyone.
 """
@@ -15,27 +15,13 @@ from ._metrics import (
     mcnemar_matrix,
     top_confusions,
 )
+from ._predictions import aligned_proba
 from ._reliability import records_from_arrays, reliability_records
 from ._robustness import corruption_suite, evaluate_robustness, robustness_record, robustness_summary
-from ._run_folder import (
-    READABLE_SCHEMA_VERSIONS,
-    REPORTS_DIR,
-    SCHEMA_VERSION,
-    RunWriter,
-    aligned_proba,
-    check_dataset,
-    class_set_name,
-    cv_results_table,
-    data_record,
-    default_command,
-    environment,
-    model_params,
-    new_run_dir,
-    prepare_run_dir,
-)
 from ._selective import (
     COVERAGES,
     DEFAULT_TARGET_RISK,
+    SCORES,
     apply_threshold,
     aurc,
     check_target_risk,
@@ -51,35 +37,22 @@ from ._selective import (
 
 __all__ = [
     "MCNEMAR_EXACT_BELOW",
-    "REPORTS_DIR",
-    "SCHEMA_VERSION",
-    "RunWriter",
     "aligned_proba",
     "bootstrap_accuracy_ci",
-    "check_dataset",
-    "class_set_name",
-    "cv_results_table",
     "corruption_suite",
-    "data_record",
-    "default_command",
-    "environment",
     "evaluate",
     "holm",
     "evaluate_robustness",
     "mcnemar",
     "mcnemar_matrix",
-    "model_params",
-    "new_run_dir",
-    "prepare_run_dir",
     "robustness_record",
     "robustness_summary",
     "top_confusions",
-    # abstention, calibration, context (issue 10)
     "COVERAGES",
     "DEFAULT_TARGET_RISK",
     "N_BINS",
-    "READABLE_SCHEMA_VERSIONS",
     "REJECT_LABEL",
+    "SCORES",
     "ContextClassifier",
     "SelectiveClassifier",
     "apply_threshold",

@@ -28,27 +28,39 @@ def class_group(label) -> str:
 
 
 def resolve_context(context, classes: Sequence) -> np.ndarray:
-    """The allowed classes of ``context``: ``"digits"``, ``"letters"``, or a list of class labels.
+    """The allowed classes of ``context``, in ``classes`` order: the one parser of class contexts.
 
-    A string other than a group name is read as comma-separated labels (``"A,B,C"``), as on the command
-    line. Returns the allowed labels in ``classes`` order; raises :class:`HwrError` for an empty context
-    or labels that are not among ``classes``.
+    ``context`` is a group (``"digits"``, ``"letters"``), a class-set name (``"36"``, ``"62"``), a
+    comma-separated list (``"0,1,A"``, as on the command line), a string of characters (``"01A"``) or a
+    sequence of labels. A lower-case letter means its upper-case class when only that one exists.
+    Raises :class:`HwrError` for an empty context or labels that are not among ``classes``.
     """
+    from ..data._sources import CLASS_SETS  # the class-set names of --classes
+
     classes = np.asarray(classes)
     names = classes.astype(str)
     if isinstance(context, str):
-        if context in GROUPS:
-            allowed = names[[class_group(c) == context for c in names]]
+        text = context.strip()
+        if text in GROUPS:
+            allowed = names[[class_group(c) == text for c in names]]
             if allowed.size == 0:
-                raise HwrError(f"context {context!r}: none of the model's classes are {context}")
+                raise HwrError(f"context {text!r}: none of the model's classes are {text}")
             return classes[np.isin(names, allowed)]
-        context = [c.strip() for c in context.split(",") if c.strip()]
+        if text in CLASS_SETS and len(text) > 1:
+            context = list(CLASS_SETS[text])
+        elif "," in text:
+            context = [c.strip() for c in text.split(",") if c.strip()]
+        else:
+            context = list(text)
     wanted = [str(c) for c in np.atleast_1d(np.asarray(context, dtype=object))] if context is not None else []
+    known = set(names)
+    wanted = [c.upper() if c not in known and c.upper() in known else c for c in wanted if c]
     if not wanted:
-        raise HwrError("context is empty: give 'digits', 'letters' or a list of class labels")
-    unknown = [c for c in wanted if c not in set(names)]
+        raise HwrError("context is empty: give 'digits', 'letters', a class set such as 36, or labels such as 0,1,A")
+    unknown = [c for c in wanted if c not in known]
     if unknown:
-        raise HwrError(f"context classes {', '.join(map(repr, unknown[:5]))} are not among the classes")
+        raise HwrError(f"context classes {', '.join(map(repr, unknown[:5]))} are not among the classes "
+                       f"({''.join(names) if len(names) <= 62 else len(names)})")
     return classes[np.isin(names, wanted)]
 
 

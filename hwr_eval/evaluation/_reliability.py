@@ -27,7 +27,7 @@ BOUND_CONFIDENCE = 0.95
 
 
 def _aligned(model, X, classes) -> np.ndarray:
-    from ._run_folder import aligned_proba
+    from ._predictions import aligned_proba
 
     return aligned_proba(model, X, classes)
 

@@ -1,7 +1,7 @@
 """The report: matplotlib figures and one self-contained ``report.html`` built from a run folder alone."""
 
+from ..runs import RunFolder, open_run
 from ._build import build_report, render_report
-from ._load import RunFolder, load_run
 from ._plots import (
     plot_class_counts,
     plot_confusion_matrix,
@@ -19,7 +19,7 @@ from ._robustness import plot_corruption_strip, plot_rotation_curve, plot_severi
 __all__ = [
     "RunFolder",
     "build_report",
-    "load_run",
+    "open_run",
     "plot_class_counts",
     "plot_confusion_matrix",
     "plot_corruption_strip",

@@ -5,13 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io import atomic_write_text
+from ..runs import RunFolder, check_output, open_run
 from ._html import _anchor, _text, _when, esc
-from ._load import RunFolder, load_run
 from ._reliability import reliability_section
 from ._robustness import robustness_section
 from ._sections import _banners, _comparison_section, _data_section, _grid_section, _model_section, _summary_section
-
-#: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
 
 CSS = """
 :root { --fg:#1d2430; --muted:#5b6675; --line:#dde2e8; --accent:#2f5f9e; --bg:#ffffff; --soft:#f5f7fa; }
@@ -133,8 +131,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     HwrError
         When the folder, ``results.json`` or a file it names is missing or malformed; nothing is written.
     """
-    run = load_run(run_dir)
+    run = open_run(run_dir)
+    out = check_output(out, what="report --out") if out is not None else run.path / "report.html"
     document = render_report(run)
-    out = Path(out) if out is not None else run.path / "report.html"
     atomic_write_text(out, document)
     return out

@@ -12,14 +12,6 @@ from collections.abc import Iterable, Sequence
 
 from matplotlib.figure import Figure
 
-#: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
-
-#: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
-WEAK_F1_MARGIN = 0.10
-#: Most confident misclassifications shown per model.
-MAX_MISCLASSIFIED = 40
-#: Confused pairs shown with example images per model.
-MAX_PAIRS = 6
 #: PNG resolution; images are displayed at 96 CSS px per inch, so 144 dpi stays sharp on HiDPI screens.
 DPI = 144
 

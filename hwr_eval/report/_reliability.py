@@ -13,9 +13,9 @@ from matplotlib.figure import Figure
 
 from ..evaluation._context import LOOKALIKE_PAIRS
 from ..evaluation._selective import confidence_scores, risk_coverage_curve
+from ..runs import RunFolder
 from . import _plots as plots
 from ._html import _int, _num, _pct, esc, figure_html, html_table
-from ._load import RunFolder
 
 #: Least-sure test images shown per model.
 MAX_REJECTED = 20

@@ -13,32 +13,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..data._corruptions import CORRUPTIONS, corrupt, rotate
+from ..runs import RunFolder
 from ._html import _pct, esc, figure_html, html_table
-from ._load import RunFolder, _fail
-
-_SUMMARY_KEYS = ("clean_accuracy", "mca", "relative_drop", "rotation_30")
 
 
 def _check_record(run: RunFolder) -> dict | None:
-    """The validated ``robustness`` record, or None when the run has none."""
-    record = run.results.get("robustness")
-    if record is None:
-        return None
-    where = run.path / "results.json"
-    if not isinstance(record, dict):
-        raise _fail(where, "key 'robustness' must be an object (see docs/results-schema.md)")
-    for key, kind in (("corruptions", list), ("severities", list), ("angles", list), ("models", dict)):
-        if not isinstance(record.get(key), kind):
-            raise _fail(where, f"key 'robustness.{key}' is missing or has the wrong type")
-    n_sev, n_ang = len(record["severities"]), len(record["angles"])
-    for name, rec in record["models"].items():
-        ok = isinstance(rec, dict) and isinstance(rec.get("per_corruption"), dict) and isinstance(rec.get("rotation"), list)
-        ok = ok and all(isinstance(rec["per_corruption"].get(c), list) and len(rec["per_corruption"][c]) == n_sev
-                        for c in record["corruptions"])
-        ok = ok and len(rec["rotation"]) == n_ang and all(k in rec for k in _SUMMARY_KEYS)
-        if not ok:
-            raise _fail(where, f"key 'robustness.models.{name}' is incomplete (see docs/results-schema.md)")
-    return record
+    """The ``robustness`` record (checked by the run reader), or None when the run has none."""
+    return run.record.robustness
 
 
 def plot_corruption_strip(image: np.ndarray, corruptions: Sequence[str], severities: Sequence[int],

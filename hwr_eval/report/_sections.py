@@ -11,10 +11,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..evaluation._run_folder import cv_results_table  # the ranked table `hwr-eval grid` prints
+from ..runs import RunFolder, read_cv_results  # the ranked table `hwr-eval grid` prints
 from . import _plots as plots
 from ._html import _dl, _int, _num, _pct, _seconds, _text, _when, esc, figure_html, html_table
-from ._load import MAX_MISCLASSIFIED, MAX_PAIRS, WEAK_F1_MARGIN, RunFolder, _fail
+
+#: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
+WEAK_F1_MARGIN = 0.10
+#: Most confident misclassifications shown per model.
+MAX_MISCLASSIFIED = 40
+#: Confused pairs shown with example images per model.
+MAX_PAIRS = 6
 
 
 def _banners(results: dict) -> str:
@@ -176,14 +182,8 @@ def _grid_section(run: RunFolder) -> str:
              ("Best score", _num(grid.get("best_score"), ".4f")), ("Best parameters", _text(grid.get("best_params"))),
              ("Parameter grid", _text(grid.get("param_grid")))]
     table = ""
-    cv_path = run.path / "cv_results.csv"
-    if cv_path.is_file():
-        try:
-            ranked = cv_results_table(run.path)
-        except KeyError as exc:
-            raise _fail(cv_path, f"missing column {exc}") from None
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise _fail(cv_path, f"not a readable CSV file ({exc})") from None
+    if (run.path / "cv_results.csv").is_file():
+        ranked = read_cv_results(run.path)
         ranked = ranked.sort_values("rank", kind="stable").head(15)
         table = ranked.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4f}", border=0)
         table = f"<h3>Best candidates</h3>{table}"

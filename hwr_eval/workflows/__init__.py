@@ -1,34 +1,34 @@
 """Workflows: compare, grid search and cross-validation, from data to a finished run folder and report."""
 
-from ._compare import finish_run, run_compare, run_settings
-from ._configure import build_models, configure_model
+from ._compare import finish_run, run_compare
+from ._configure import build_models, build_spec_models, configure_model, run_settings
 from ._cv import CV_SCORING, run_cv
 from ._dask import dask_backend, dask_client, parse_scheduler
+from ._events import RunEvents
 from ._grid import run_grid
 from ._interrupt import CompareInterrupted
 from ._predict import (
     ABSTAIN,
-    CONTEXTS,
     CharacterPrediction,
     ImagePrediction,
-    context_classes,
     load_model,
     predict_images,
     stored_selective,
 )
-from ._predict_output import check_output, prediction_rows, write_predictions, write_sheet
+from ._predict_output import check_predictions_path, prediction_rows, write_predictions, write_sheet
 from ._robustness import robustness_results, run_robustness
+from ._score import check_dataset, score_model, timed_fit
 
 __all__ = [
     "ABSTAIN",
-    "CONTEXTS",
     "CV_SCORING",
     "CharacterPrediction",
     "CompareInterrupted",
     "ImagePrediction",
-    "context_classes",
+    "RunEvents",
     "build_models",
-    "check_output",
+    "build_spec_models",
+    "check_predictions_path",
     "configure_model",
     "dask_backend",
     "dask_client",
@@ -43,6 +43,9 @@ __all__ = [
     "run_grid",
     "run_robustness",
     "run_settings",
+    "score_model",
+    "timed_fit",
+    "check_dataset",
     "stored_selective",
     "write_predictions",
     "write_sheet",

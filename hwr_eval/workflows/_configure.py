@@ -1,20 +1,26 @@
-"""Models by name with run-wide settings (epochs, device, seed) and the user's overrides applied."""
+"""From a spec to what a workflow runs: the models (built once, configured, checked), the data, the folder."""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sklearn.base import BaseEstimator, clone
 
+from ..data import Dataset
+from ..data._sources import CLASS_SETS
 from ..errors import HwrError
+from ..evaluation import resolve_context
 from ..models._registry import (
     check_model_params,
     list_models,
     make_model,
     resolve_params,
 )
+from ..runs import DataSpec, RunFolder, RunSpec, class_set_name
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -94,3 +100,98 @@ def build_models(
         if not isinstance(models, Mapping):
             check_model_params(model)  # a bad value fails now, not after the models before it trained
     return named
+
+
+def build_spec_models(spec: RunSpec) -> dict[str, BaseEstimator]:
+    """The spec's models, each built once, configured and checked (before any data is loaded)."""
+    return build_models(spec.models, overrides=spec.params, max_epochs=spec.max_epochs, device=spec.device,
+                        seed=spec.seed, verbose=spec.verbose)
+
+
+#: Keyword names of the old call style that mean a spec field under another name.
+_RENAMED = {"seed": "model_seed", "overrides": "params"}
+
+
+def spec_from_call(kind: str, spec, out_dir, options: dict) -> RunSpec:
+    """A :class:`RunSpec` from a workflow call: a spec as given, or models plus keyword options."""
+    if isinstance(spec, RunSpec):
+        if options:
+            raise HwrError(f"run_{kind}: give a RunSpec or keyword options ({', '.join(options)}), not both")
+        return spec.replace(out=str(out_dir)) if out_dir is not None else spec
+    fields = {f.name for f in dataclasses.fields(RunSpec)} - {"models", "out"}
+    values = {}
+    for key, value in options.items():
+        name = _RENAMED.get(key, key)
+        if name not in fields:
+            close = difflib.get_close_matches(key, [*fields, *_RENAMED], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise HwrError(f"run_{kind}: unknown option {key!r}{hint}")
+        values[name] = value
+    models = spec if isinstance(spec, Mapping) else tuple(spec)
+    return RunSpec(models=models, out=None if out_dir is None else str(out_dir), **values)
+
+
+def run_settings(spec: RunSpec, dataset: Dataset) -> dict:
+    """The ``settings`` record of ``results.json``: the options as used, with the data's own provenance."""
+    prov = dataset.provenance
+    return {
+        "models": spec.names,
+        "classes": prov.get("class_set") or class_set_name(dataset.classes),
+        "per_class": prov.get("per_class"),
+        "split": prov.get("split"),
+        "data_seed": prov.get("seed"),
+        "model_seed": spec.seed,
+        "seed": spec.seed,
+        "max_epochs": spec.max_epochs,
+        "device": spec.device,
+        "overrides": spec.params,
+        "save_models": spec.save_models,
+        "target_risk": spec.target_risk,
+        "context": list(spec.context) if isinstance(spec.context, tuple) else spec.context,
+        "robustness": spec.robustness,
+        "n_resamples": spec.n_resamples,
+    }
+
+
+def _data_spec_of(dataset: Dataset, asked: DataSpec) -> DataSpec:
+    """The DataSpec that describes an already loaded dataset (what the record says was run)."""
+    prov = dataset.provenance
+    try:
+        return DataSpec(data_dir=prov.get("data_dir") or None, classes=prov.get("class_set") or class_set_name(dataset.classes),
+                        per_class=int(prov.get("per_class") or 0), split=prov.get("split") or "random",
+                        seed=int(prov.get("seed") or 0))
+    except (HwrError, TypeError, ValueError):
+        return asked  # a dataset built by hand: keep what the caller asked for
+
+
+def default_command(kind: str, spec: RunSpec) -> str:
+    """A summary of the Python call, e.g. ``hwr_eval.run_compare(models=['knn'], max_epochs=2)``.
+
+    The CLI records its own command line; ``sys.argv`` would name whatever ``python -m`` started.
+    """
+    default = RunSpec(models=spec.models).to_dict()
+    given = {k: v for k, v in spec.to_dict().items() if k not in ("data", "out") and (k == "models" or v != default[k])}
+    return f"hwr_eval.run_{kind}({', '.join(f'{k}={v!r}' for k, v in given.items())})"
+
+
+def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: Mapping[str, BaseEstimator],
+                events, command: str | None) -> tuple[Dataset, RunSpec, RunFolder, str]:
+    """Check, load, check again, claim the folder: every refusal comes before any training."""
+    from ._score import check_dataset
+
+    if spec.context is not None and dataset is None:
+        resolve_context(spec.context, list(CLASS_SETS[spec.data.classes]))  # before loading anything
+    if dataset is None:
+        dataset = spec.data.load()
+        if spec.data.data_dir is None and dataset.provenance.get("data_dir"):
+            spec = spec.replace(data={"data_dir": str(dataset.provenance["data_dir"])})  # where the data came from
+    else:
+        spec = spec.replace(data=_data_spec_of(dataset, spec.data))
+    events.on_data(dataset)
+    if spec.context is not None:
+        resolve_context(spec.context, dataset.classes)
+    check_dataset(dataset)
+    command = command or default_command(kind, spec)
+    folder = RunFolder.create(kind, dataset, spec=spec, settings=run_settings(spec, dataset), command=command,
+                              out=spec.out)
+    return dataset, spec, folder, command

@@ -3,68 +3,55 @@
 from __future__ import annotations
 
 import os
-import shutil
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from ..data._dataset import Dataset
+from ..data import Dataset
 from ..errors import HwrError
-from ..evaluation._run_folder import (
-    RunWriter,
-    _json_value,
-    aligned_proba,
-    check_dataset,
-    default_command,
-    prepare_run_dir,
-)
-from ..io import atomic_path
-from ..models._registry import (
-    resolve_params,
-)
-from ._compare import _timed_fit, finish_run, run_settings
-from ._configure import build_models
+from ..models import resolve_params
+from ..runs import RunSpec, json_value
+from ._compare import finish_run
+from ._configure import build_spec_models, prepare_run, spec_from_call
 from ._dask import dask_backend, dask_client
+from ._events import RunEvents, events_from
 from ._interrupt import _CtrlC, _SigintWatch
+from ._robustness import robustness_results
+from ._score import check_dataset, score_model, timed_fit
 
 
 def run_grid(
-    model: str,
+    spec: RunSpec | str,
     param_grid: Mapping[str, Sequence[Any]],
-    dataset: Dataset,
+    dataset: Dataset | None = None,
     out_dir: str | os.PathLike | None = None,
     *,
     cv: int = 3,
     n_jobs: int | None = None,
     scoring: str = "accuracy",
-    max_epochs: int | None = None,
-    device: str | None = None,
-    seed: int = 0,
-    overrides: Mapping[str, Any] | None = None,
-    save_models: bool = False,
-    verbose: int = 0,
-    n_resamples: int = 1000,
-    report: bool = True,
+    search_verbose: int = 0,
+    events: RunEvents | None = None,
     command: str | None = None,
-    scheduler=None,
+    **options,
 ) -> Path:
     """Grid search on the training split, then refit the best setting and score it on the test split.
 
     The search is scikit-learn's ``GridSearchCV`` with stratified, shuffled ``cv`` folds of the training
-    split. The best parameters are refitted like in :func:`run_compare` (PyTorch models stop early on
-    the validation split) and scored on the test split. The run folder (``kind: "grid"``) holds the
-    usual files plus ``cv_results.csv``; ``results.json`` gets a ``grid`` section.
+    split (seeded by the models' seed). The best parameters are refitted like in :func:`run_compare`
+    (PyTorch models stop early on the validation split) and scored on the test split through the same
+    scoring path: abstention at ``spec.target_risk``, ``spec.context`` and, with ``spec.robustness``,
+    the corruption suite. The run folder (``kind: "grid"``) holds the usual files plus
+    ``cv_results.csv``; ``results.json`` gets a ``grid`` section.
 
     Parameters
     ----------
-    model : str
-        Registry name.
+    spec : RunSpec with one model, or a registry name
+        What to run; with a name, the spec's other fields come as keyword ``options`` (``overrides=``
+        may then be the model's own {param: value}).
     param_grid : mapping of parameter name to list of values
         Short or full parameter names (resolved by ``hwr_eval.models.resolve_params``).
     cv : int, default=3
@@ -73,18 +60,24 @@ def run_grid(
         Parallel fits (``GridSearchCV``'s ``n_jobs``).
     scoring : str, default="accuracy"
         Any scikit-learn scorer name.
-    verbose : int, default=0
+    search_verbose : int, default=0
         ``GridSearchCV``'s verbosity (2 prints one line per fit with its score).
-    scheduler : str or distributed.Client, optional
-        Run the search's fits on a Dask cluster (see :func:`dask_client`: ``"local:N"``,
-        ``"tcp://host:8786"`` or a client); the training split is sent to the workers once. The refit of
-        the best setting runs here, in this process. None: joblib's default backend (``n_jobs``).
 
-    Other parameters are as in :func:`run_compare`. Returns the run folder.
+    ``dataset``, ``out_dir``, ``events`` and ``command`` are as in :func:`run_compare`; the search's
+    fits run on the Dask cluster of ``spec.scheduler`` when given (the refit runs here). Returns the
+    run folder.
     """
-    estimator = build_models(
-        [model], overrides={model: overrides or {}}, max_epochs=max_epochs, device=device, seed=seed, verbose=0
-    )[model]
+    events = events_from(events, {})
+    if isinstance(spec, str):
+        overrides = options.get("overrides")
+        if overrides and not all(isinstance(v, Mapping) for v in overrides.values()):
+            options["overrides"] = {spec: overrides}  # the grid's one model's own parameters
+        spec = [spec]
+    spec = spec_from_call("grid", spec, out_dir, options)
+    if len(spec.names) != 1:
+        raise HwrError(f"a grid searches one model; got {', '.join(spec.names)}")
+    name = spec.names[0]
+    estimator = build_spec_models(spec)[name]
     if not param_grid:
         raise HwrError("empty parameter grid; give at least one --param name=v1,v2")
     grid = resolve_params(estimator, {k: list(v) for k, v in param_grid.items()})
@@ -93,66 +86,39 @@ def run_grid(
             raise HwrError(f"parameter {key!r} has no values")
     if cv < 2:
         raise HwrError(f"cv={cv}: needs at least 2 folds")
-    check_dataset(dataset, min_train=cv)
-    settings = run_settings([model], dataset, max_epochs, device, seed, {model: overrides or {}}, save_models)
-    if command is None:
-        command = default_command("grid", model=model, param_grid=dict(param_grid), cv=cv)
-    run_dir, created = prepare_run_dir(out_dir, "grid")
+    if dataset is not None:
+        check_dataset(dataset, min_train=cv)
+    command = command or f"hwr_eval.run_grid(model={name!r}, param_grid={dict(param_grid)!r}, cv={cv})"
+    dataset, spec, folder, command = prepare_run("grid", spec, dataset, {name: estimator}, events, command)
     try:
-        folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
-        search = GridSearchCV(
-            estimator, grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False, verbose=verbose, error_score="raise"
-        )
+        check_dataset(dataset, min_train=cv)
+        folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=spec.seed)
+        search = GridSearchCV(estimator, grid, scoring=scoring, cv=folds, n_jobs=n_jobs, refit=False,
+                              verbose=search_verbose, error_score="raise")
+        events.on_model_start(name, 0, 1)
         with _SigintWatch() as ctrl_c:
-            with dask_client(scheduler) as client, dask_backend(client, scatter=[dataset.X_train, dataset.y_train]):
+            with dask_client(spec.scheduler) as client, dask_backend(client, scatter=[dataset.X_train, dataset.y_train]):
                 search.fit(dataset.X_train, dataset.y_train)
             best = clone(estimator).set_params(**search.best_params_)
-            fit_time = _timed_fit(best, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
+            fit_time = timed_fit(best, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
         if ctrl_c.fired:
             raise _CtrlC
-        start = time.perf_counter()
-        y_pred = np.asarray(best.predict(dataset.X_test)).astype(str)
-        predict_time = time.perf_counter() - start
-        proba = aligned_proba(best, dataset.X_test, dataset.classes)
-        # Abstention, calibration and context as in compare (default 1% target risk; fitted on validation).
-        from ..evaluation._reliability import reliability_records
-
-        extra, arrays = reliability_records(best, dataset.X_val, dataset.y_val, dataset.y_test, y_pred, proba,
-                                            dataset.X_test, dataset.classes)
-
-        writer = RunWriter(run_dir, dataset, "grid", settings, command)
         cv_results = pd.DataFrame(search.cv_results_).sort_values("rank_test_score", kind="stable")
-        with atomic_path(run_dir / "cv_results.csv") as tmp:
-            cv_results.to_csv(tmp, index=False)
-        writer.results["grid"] = _json_value(
-            {
-                "model": model,
-                "param_grid": grid,
-                "best_params": search.best_params_,
-                "best_score": float(search.best_score_),
-                "cv": cv,
-                "scoring": scoring,
-                "n_candidates": int(len(cv_results)),
-            }
-        )
-        writer.write_test_set()
-        writer.add_model(
-            model,
-            best,
-            fit_time=fit_time,
-            predict_time=predict_time,
-            y_pred=y_pred,
-            proba=proba,
-            seed=seed,
-            save_model=save_models,
-            n_resamples=n_resamples,
-            extra=extra,
-            extra_arrays={"calibrated_probabilities": arrays.get("calibrated_probabilities")},
-        )
+        folder.write_table("cv_results.csv", cv_results)
+        folder.record.grid = json_value({
+            "model": name, "param_grid": grid, "best_params": search.best_params_,
+            "best_score": float(search.best_score_), "cv": cv, "scoring": scoring, "n_candidates": int(len(cv_results)),
+        })
+        folder.write_test_set()
+        events.on_model_end(name, score_model(name, best, fit_time, dataset, spec, folder))
+        if spec.robustness:
+            folder.record.robustness = robustness_results({name: best}, dataset.X_test, dataset.y_test, folder,
+                                                          seed=spec.seed, on_progress=events.on_progress)
     except BaseException as exc:
-        if created:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        folder.discard()
+        if folder.record.models and isinstance(exc, (KeyboardInterrupt, _CtrlC)):
+            finish_run(folder, "incomplete", spec.report)  # the refit finished: keep it
         if isinstance(exc, _CtrlC):
-            raise KeyboardInterrupt from None  # nothing finished: the CLI says so and exits 130
+            raise KeyboardInterrupt from None  # the CLI says so and exits 130
         raise
-    return finish_run(writer, "complete", report)
+    return finish_run(folder, "complete", spec.report)

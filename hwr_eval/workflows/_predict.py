@@ -7,9 +7,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +16,11 @@ import numpy as np
 
 from ..data import CharacterImage, read_image_files
 from ..errors import HwrError
-from ..evaluation import restrict_proba, temperature_scale_proba
+from ..evaluation import REJECT_LABEL, SCORES, confidence_scores, resolve_context, restrict_proba, temperature_scale_proba
+from ..runs import load_model, read_record
 
-#: Named class contexts for ``context=``; anything else is a list of classes ("0,1,A" or "01A").
-CONTEXTS = {"digits": string.digits, "letters": string.ascii_uppercase, "36": string.digits + string.ascii_uppercase}
 #: Printed (and written) for a character the model abstains on: "I don't know".
-ABSTAIN = "?"
+ABSTAIN = REJECT_LABEL
 TOP_K = 3
 
 
@@ -51,56 +48,6 @@ class ImagePrediction:
         return "".join(c.label for c in self.characters)
 
 
-def load_model(path: str | os.PathLike):
-    """Load a fitted hwr-eval model saved with joblib (``hwr-eval compare --save-models``).
-
-    Only load files you trust: joblib files are pickles, and unpickling runs code. Raises a one-line
-    :class:`HwrError` for a missing file, a file that is not a joblib pickle, and an object that is not a
-    fitted classifier of 28x28 (784-pixel) images with probabilities.
-    """
-    import joblib
-
-    path = Path(path)
-    if not path.is_file():
-        raise HwrError(f"{path}: no such model file")
-    what = "not a hwr-eval model (save one with `hwr-eval compare --save-models`)"
-    try:
-        model = joblib.load(path)
-    except Exception as exc:  # unpickling a foreign file fails in many ways: all mean "not a model"
-        raise HwrError(f"{path}: {what}: {type(exc).__name__}") from None
-    classes = getattr(model, "classes_", None)
-    if not (hasattr(model, "predict_proba") and classes is not None and getattr(model, "n_features_in_", None) == 784):
-        raise HwrError(f"{path}: {what}: {type(model).__name__} is not a fitted classifier of 28x28 images")
-    if not all(isinstance(c, str) and len(c) == 1 for c in classes):
-        raise HwrError(f"{path}: {what}: its classes are not single characters")
-    return model
-
-
-def context_classes(context: str | Sequence[str] | None, model_classes: Sequence[str]) -> list[str] | None:
-    """The classes ``context`` allows, in the model's order; None for no restriction.
-
-    The command line's vocabulary: ``"digits"``, ``"letters"``, ``"36"``, a comma-separated list
-    (``"0,1,A"``), a string of characters (``"01A"``) or a sequence; lower-case names match upper-case
-    classes. Every named class must be one the model was trained on.
-    """
-    if context is None:
-        return None
-    if isinstance(context, str):
-        text = context.strip()
-        named = CONTEXTS.get(text.lower(), None)
-        wanted = list(named) if named else [c.strip() for c in text.split(",")] if "," in text else list(text)
-    else:
-        wanted = [str(c) for c in context]
-    wanted = [c.upper() if c.upper() in model_classes and c not in model_classes else c for c in wanted if c]
-    if not wanted:
-        raise HwrError("--context names no class; give digits, letters, 36 or a list such as 0,1,A")
-    unknown = sorted(set(wanted) - set(model_classes), key=wanted.index)
-    if unknown:
-        raise HwrError(f"--context {context!r} names classes the model was not trained on ({''.join(unknown)}); "
-                       f"the model knows {''.join(model_classes)}")
-    return [c for c in model_classes if c in set(wanted)]
-
-
 def stored_selective(model_path: str | os.PathLike) -> dict:
     """The abstention setting stored for a model saved in a run folder (``RUN/models/NAME.joblib``).
 
@@ -109,18 +56,15 @@ def stored_selective(model_path: str | os.PathLike) -> dict:
     :class:`HwrError` saying what is missing.
     """
     path = Path(model_path)
-    results_path = path.parent.parent / "results.json"
-    if path.parent.name != "models" or not results_path.is_file():
+    run_dir = path.parent.parent
+    if path.parent.name != "models" or not (run_dir / "results.json").is_file():
         raise HwrError(f"{path}: no run folder around this model (expected RUN/models/{path.name} beside "
                        "RUN/results.json), so no stored abstention threshold; give --threshold P")
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise HwrError(f"{results_path}: cannot read it ({exc})") from None
-    record = (results.get("models") or {}).get(path.stem) or {}
-    selective = record.get("selective")
+    record = read_record(run_dir)
+    result = record.models.get(path.stem)
+    selective = result.selective if result is not None else None
     if not isinstance(selective, dict) or not isinstance(selective.get("threshold"), (int, float)):
-        raise HwrError(f"{results_path}: no abstention threshold stored for model {path.stem!r} "
+        raise HwrError(f"{run_dir / 'results.json'}: no abstention threshold stored for model {path.stem!r} "
                        "(models.<name>.selective.threshold); give --threshold P")
     return selective
 
@@ -150,7 +94,8 @@ def predict_images(
     segment : bool, default=True
         Cut each image into characters (a lone character comes back as one); False: one per image.
     context : str or sequence, optional
-        Allowed classes (:func:`context_classes`); probabilities are renormalised over them.
+        Allowed classes (see :func:`~hwr_eval.evaluation.resolve_context`); probabilities are
+        renormalised over them.
     threshold : float, optional
         Abstain (label :data:`ABSTAIN`) when the confidence score is below it.
     temperature : float, optional
@@ -161,14 +106,17 @@ def predict_images(
     All files are read before anything is predicted: a bad file fails the whole call, with one line.
     """
     threshold = _check_threshold(threshold)
-    if score not in ("max_proba", "margin"):
-        raise HwrError(f"unknown confidence score {score!r}; choose max_proba or margin")
+    if score not in SCORES:
+        raise HwrError(f"unknown confidence score {score!r}; choose one of {', '.join(SCORES)}")
     classes = [str(c) for c in model.classes_]
-    allowed = context_classes(context, classes)
+    allowed = None if context is None else [str(c) for c in resolve_context(context, classes)]
     images = read_image_files(paths, segment=segment)
     X = np.concatenate([im.characters for im in images])
     # The stored threshold was chosen on temperature-scaled probabilities: scale them the same way.
     proba = model.predict_proba(X) if temperature is None else temperature_scale_proba(model, X, temperature)
+    # Abstain on the scores the threshold was chosen on (all classes), whatever the context then allows:
+    # renormalised, restricted probabilities are higher and would abstain less often than promised.
+    confidence = confidence_scores(np.asarray(proba, dtype=np.float32), score)
     names = classes
     if allowed is not None:
         kept = [classes.index(c) for c in allowed]
@@ -179,8 +127,7 @@ def predict_images(
         chars = []
         for _ in range(len(image.characters)):
             top = [(names[j], float(proba[row, j])) for j in order[row]]
-            confidence = top[0][1] - (top[1][1] if score == "margin" and len(top) > 1 else 0.0)
-            abstained = threshold is not None and confidence < threshold
+            abstained = threshold is not None and bool(confidence[row] < threshold)
             chars.append(CharacterPrediction(label=ABSTAIN if abstained else top[0][0], best=top[0][0],
                                              probability=top[0][1], top=top, abstained=abstained))
             row += 1
@@ -188,5 +135,4 @@ def predict_images(
     return out
 
 
-__all__ = ["ABSTAIN", "CONTEXTS", "CharacterPrediction", "ImagePrediction", "context_classes", "load_model",
-           "predict_images", "stored_selective"]
+__all__ = ["ABSTAIN", "CharacterPrediction", "ImagePrediction", "load_model", "predict_images", "stored_selective"]

@@ -15,6 +15,7 @@ from PIL import Image
 
 from ..errors import HwrError
 from ..io import atomic_path, atomic_write_text
+from ..runs import check_output
 from ._predict import TOP_K, ImagePrediction
 
 OUT_FORMATS = (".csv", ".json")
@@ -22,16 +23,16 @@ OUT_FORMATS = (".csv", ".json")
 PREVIEW_SIDE = 480
 
 
-def check_output(path: str | os.PathLike | None, suffixes: Sequence[str] = OUT_FORMATS) -> Path | None:
-    """Check an output path's suffix before any work is done (one-line :class:`HwrError`)."""
+def check_predictions_path(path: str | os.PathLike | None, suffixes: Sequence[str] = OUT_FORMATS, *,
+                           inputs: Sequence[str | os.PathLike] = ()) -> Path | None:
+    """Check an output path before any work is done (one-line :class:`HwrError`): its format, and that it
+    overwrites neither an input (an image, the model) nor a file of a run folder."""
     if path is None:
         return None
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise HwrError(f"{path}: unknown output format {path.suffix or '(none)'!r}; use {' or '.join(suffixes)}")
-    if path.is_dir():
-        raise HwrError(f"{path}: is a folder; give a file name")
-    return path
+    return check_output(path, inputs=inputs)
 
 
 def prediction_rows(predictions: Sequence[ImagePrediction]) -> list[dict]:
@@ -51,7 +52,7 @@ def prediction_rows(predictions: Sequence[ImagePrediction]) -> list[dict]:
 
 def write_predictions(predictions: Sequence[ImagePrediction], path: str | os.PathLike) -> Path:
     """Write the predictions atomically: ``.csv`` (one row per character) or ``.json`` (per image)."""
-    path = check_output(path)
+    path = check_predictions_path(path)
     if path.suffix.lower() == ".csv":
         import pandas as pd
 
@@ -86,7 +87,7 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
 
 def write_sheet(predictions: Sequence[ImagePrediction], path: str | os.PathLike, *, title: str = "hwr-eval predict") -> Path:
     """A self-contained HTML page (PNG images embedded): each input, its normalised characters, predictions."""
-    path = check_output(path, (".html", ".htm"))
+    path = check_predictions_path(path, (".html", ".htm"))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>",
              "<p>Each input as read (grey), then every character as the model saw it (28x28, white ink on black, "
@@ -107,4 +108,4 @@ def write_sheet(predictions: Sequence[ImagePrediction], path: str | os.PathLike,
     return path
 
 
-__all__ = ["OUT_FORMATS", "check_output", "prediction_rows", "write_predictions", "write_sheet"]
+__all__ = ["OUT_FORMATS", "check_predictions_path", "prediction_rows", "write_predictions", "write_sheet"]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
+
+from hwr_eval.runs import read_record
 
 COMMANDS = {
     "grid": ["grid", "--model", "knn", "--param", "n_neighbors=1,3"],
@@ -28,11 +28,11 @@ def test_grid_on_a_running_cluster(invoke, synthetic_env, tmp_path, dask_cluster
     args = [*COMMANDS["grid"], "--per-class", "30", "--cv", "2", "--no-report", "--out", str(out)]
     result = invoke(*args, "--scheduler", cluster.scheduler_address)
     assert result.exit_code == 0, result.output
-    results = json.loads((out / "results.json").read_text())
+    results = read_record(out).to_json()
     assert results["status"] == "complete" and results["grid"]["n_candidates"] == 2
     assert f"--scheduler {cluster.scheduler_address}" in results["command"]
     local = invoke(*args[:-1], str(tmp_path / "local"))
     assert local.exit_code == 0, local.output
-    local_results = json.loads((tmp_path / "local" / "results.json").read_text())
+    local_results = read_record(tmp_path / "local").to_json()
     assert results["grid"]["best_score"] == local_results["grid"]["best_score"]
     assert results["models"]["knn"]["metrics"] == local_results["models"]["knn"]["metrics"]

@@ -13,6 +13,7 @@ from PIL import Image
 
 from hwr_eval.data import MAX_PIXELS, render_scan, save_scan
 from hwr_eval.models import make_model
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import predict_images
 
 
@@ -76,15 +77,22 @@ def test_context_and_threshold(invoke, saved, tmp_path):
 
 def test_abstain_uses_the_threshold_stored_in_the_run_folder(invoke, one_line_error, saved):
     results = saved["root"] / "run" / "results.json"
-    results.write_text(json.dumps({"models": {"logreg": {"metrics": {}}}}))
+    original = results.read_text()
+    record = read_record(results.parent).to_json()
+    record["models"]["logreg"]["selective"] = {"available": False, "note": "no validation images"}
+    results.write_text(json.dumps(record))
     error = one_line_error(invoke("predict", "--model", saved["model"], saved["line"], "--abstain"))
     assert "no abstention threshold stored for model 'logreg'" in error
-    results.write_text(json.dumps({"models": {"logreg": {"selective": {
-        "target_risk": 0.01, "threshold": 0.999999, "temperature": 1.0, "calibrated": False}}}}))
+    record["models"]["logreg"]["selective"] = {"target_risk": 0.01, "threshold": 0.999999, "temperature": 1.0,
+                                               "calibrated": False}
+    results.write_text(json.dumps(record))
     result = invoke("predict", "--model", saved["model"], saved["line"], "--abstain")
     assert result.exit_code == 0, result.output
     assert ": ????" in result.stdout and "target risk 0.01" in result.stderr
-    results.unlink()
+    results.write_text(json.dumps({"models": {"logreg": {"selective": {"threshold": 0.5}}}}))  # not a run record
+    error = one_line_error(invoke("predict", "--model", saved["model"], saved["line"], "--abstain"))
+    assert "results.json: missing field 'schema_version'" in error
+    results.write_text(original)
 
 
 def _truncated_png(path):
@@ -161,7 +169,7 @@ def test_compare_save_models_prints_the_predict_command(invoke, synthetic_env, t
                     "--no-report", "--quiet")
     assert result.exit_code == 0, result.output
     line = next(li for li in result.stdout.splitlines() if "hwr-eval predict --model" in li)
-    results = json.loads((out / "results.json").read_text())
+    results = read_record(out).to_json()
     best = max(results["models"], key=lambda m: results["models"][m]["metrics"]["accuracy"])
     command = shlex.split(line.split(": ", 1)[1].removesuffix(" IMAGE..."))
     assert command[:3] == ["hwr-eval", "predict", "--model"] and command[3] == str(out / "models" / f"{best}.joblib")

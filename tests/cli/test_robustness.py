@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
 
 from hwr_eval import make_model
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import run_compare, run_robustness
 
 
@@ -40,7 +39,7 @@ def test_robustness_command_adds_results_and_rebuilds_the_report(invoke, saved_r
     result = invoke("robustness", str(saved_run), "--corruptions", "fog,rotate")
     assert result.exit_code == 0, result.output
     assert "mCA" in result.stdout and "knn" in result.stdout
-    results = json.loads((saved_run / "results.json").read_text())
+    results = read_record(saved_run).to_json()
     record = results["robustness"]
     assert set(record["models"]) == {"knn", "knn1"} and record["corruptions"] == ["fog", "rotate"]
     assert results["status"] == "complete" and set(results["models"]) == {"knn", "knn1"}  # the rest kept
@@ -64,7 +63,7 @@ def test_compare_with_robustness_flag(invoke, synthetic_env, tmp_path):
     out = tmp_path / "run"
     result = invoke("compare", "--models", "knn", "--per-class", "30", "--out", out, "--robustness", "--no-report")
     assert result.exit_code == 0, result.output
-    results = json.loads((out / "results.json").read_text())
+    results = read_record(out).to_json()
     assert results["robustness"]["models"]["knn"]["mca"] <= results["robustness"]["models"]["knn"]["clean_accuracy"]
     assert (out / "robustness.csv").is_file() and not (out / "models").exists()
     assert "Robustness" in result.stdout

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 
 from hwr_eval.cli._options import parse_grid, parse_sets, parse_value
 from hwr_eval.errors import HwrError
+from hwr_eval.runs import read_record
 
 SMALL = ["--per-class", "30", "--max-epochs", "1"]
 
@@ -131,7 +131,7 @@ def test_compare_ctrl_c_exits_130_with_incomplete_results(invoke, synthetic_env,
     result = invoke("compare", "--models", "knn,logreg", *SMALL, "--out", out, "--no-report")
     assert result.exit_code == 130, result.output
     assert "interrupted" in result.stderr and "Traceback" not in result.output
-    results = json.loads((out / "results.json").read_text())
+    results = read_record(out).to_json()
     assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
     check_run_folder(out)
 

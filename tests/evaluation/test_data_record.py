@@ -4,7 +4,7 @@ import json
 import string
 
 from hwr_eval.data import load_dataset
-from hwr_eval.evaluation._run_folder import data_record
+from hwr_eval.runs import RunSpec, data_record
 from hwr_eval.workflows import run_settings
 
 
@@ -22,7 +22,7 @@ def test_mixed_case_letters_are_recorded(tmp_path, data_files):
     merged = load_dataset(tmp_path, classes="letters-merged", per_class=2)
     assert _record(merged)["mixed_case_letters"]["explicit"] is True
     # settings.classes names the class set asked for, not "letters": the task differs.
-    assert run_settings(["knn"], merged, None, None, 0, None, False)["classes"] == "letters-merged"
+    assert run_settings(RunSpec(models=("knn",)), merged)["classes"] == "letters-merged"
 
 
 def test_uppercase_only_letters_are_not_flagged(tmp_path, data_files):
@@ -33,4 +33,4 @@ def test_uppercase_only_letters_are_not_flagged(tmp_path, data_files):
     record = _record(dataset)
     assert record["mixed_case_letters"] is None
     assert record["source_choice"]["uppercase"]["source"] == "EMNIST byclass"
-    assert run_settings(["knn"], dataset, None, None, 0, None, False)["classes"] == "36"
+    assert run_settings(RunSpec(models=("knn",)), dataset)["classes"] == "36"

@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from hwr_eval import HwrError
 from hwr_eval.cli import app
 from hwr_eval.report import build_report
-from hwr_eval.report._load import WEAK_F1_MARGIN
+from hwr_eval.report._sections import WEAK_F1_MARGIN
+from hwr_eval.runs import read_record
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("knn", "linear", "cnn")
@@ -117,7 +118,7 @@ def test_report_has_every_section_and_one_section_per_model(report):
     assert "training and validation loss" in alts["cnn"] and "training and validation loss" not in alts["knn"]
     assert "weight images" in alts["linear"] and "weight images" not in alts["cnn"]
     # Run summary facts come from results.json.
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     assert results["data"]["sources"][0]["sha256"] in text
     assert "scikit-learn" in text and "1.9.1" in text
     assert 'class="banner' not in text  # real data, complete run: no warning banners
@@ -160,7 +161,7 @@ def test_text_from_the_run_folder_is_escaped(report):
 
 def test_weak_classes_are_highlighted(report):
     run_dir, _, text = report
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     for model in MODELS:
         table = pd.read_csv(run_dir / "per_class" / f"{model}.csv", dtype={"class": str})
         threshold = results["models"][model]["metrics"]["f1_macro"] - WEAK_F1_MARGIN
@@ -181,7 +182,7 @@ def test_misclassified_gallery_counts_the_errors(report):
 
 def test_comparison_table_lists_models_best_first(report):
     run_dir, _, text = report
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     rows = [cells for section, _, cells in parse(text).rows if section == "comparison" and cells[0] in MODELS]
     accuracies = {m: results["models"][m]["metrics"]["accuracy"] for m in MODELS}
     assert [r[0] for r in rows] == sorted(MODELS, key=lambda m: -accuracies[m])
@@ -264,7 +265,7 @@ def test_grid_report_shows_the_ranked_cv_table(make_run_dir, tmp_path):
 
 
 def _edit_results(run_dir: Path, change) -> None:
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     change(results)
     (run_dir / "results.json").write_text(json.dumps(results))
 
@@ -403,7 +404,7 @@ def _section_rows(text: str, section: str) -> list[list[str]]:
 
 def test_reliability_section_tables(report):
     run_dir, _, text = report
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     assert '<section id="reliability">' in text and 'href="#reliability"' in text
     rows = _section_rows(text, "reliability")
     for name in MODELS:
@@ -442,7 +443,7 @@ def test_reliability_section_draws_the_test_curves_and_least_sure_images(make_ru
     monkeypatch.setattr(_reliability, "plot_risk_coverage", spy_curves)
     monkeypatch.setattr(plots, "plot_image_gallery", spy_gallery)
     build_report(run_dir)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
     X_test = np.load(run_dir / "test_set.npz")["X"]
     assert drawn["target"] == 0.05
@@ -462,7 +463,7 @@ def test_reliability_section_draws_the_test_curves_and_least_sure_images(make_ru
 
 def test_schema_1_run_folder_still_builds_with_the_section_marked_absent(make_run_dir, tmp_path):
     run_dir = make_run_dir(tmp_path / "v1", models=("knn", "cnn"), n_test_per_class=1, schema_version=1)
-    assert json.loads((run_dir / "results.json").read_text())["schema_version"] == 1
+    assert read_record(run_dir).to_json()["schema_version"] == 1
     text = build_report(run_dir).read_text(encoding="utf-8")
     assert "Absent: this run folder (schema version 1) was written before" in text
     assert not [i for i in parse(text).images if i["section"] == "reliability"]
@@ -545,7 +546,7 @@ def test_mixed_case_letters_get_a_banner_and_the_source_table(pristine_run, tmp_
 
     run_dir = tmp_path / "run"
     shutil.copytree(pristine_run, run_dir)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     results["data"]["source_choice"] = {
         "digits": {"source": "MNIST", "reason": "priority", "why": "best source present", "mixed_case": False,
                    "also_present": [], "available_per_class": {"min": 6000, "max": 7000},
@@ -575,7 +576,7 @@ def test_mixed_case_letters_get_a_banner_and_the_source_table(pristine_run, tmp_
 
 def test_robustness_section_ranks_models_by_mca_and_draws_its_figures(report):
     run_dir, _, text = report
-    record = json.loads((run_dir / "results.json").read_text())["robustness"]
+    record = read_record(run_dir).to_json()["robustness"]
     parsed = parse(text)
     assert "robustness" in [s["id"] for s in parsed.sections]
     alts = " ".join(i["alt"] for i in parsed.images if i["section"] == "robustness")
@@ -595,7 +596,7 @@ def test_runs_without_robustness_have_no_such_section(small_report):
 
 def test_malformed_robustness_record_is_one_line_error(make_run_dir, tmp_path):
     run_dir = make_run_dir(tmp_path / "run", models=("knn",), robustness=True)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     results["robustness"]["models"]["knn"]["rotation"] = [0.5]
     (run_dir / "results.json").write_text(json.dumps(results))
     with pytest.raises(HwrError, match="robustness.models.knn"):

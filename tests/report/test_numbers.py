@@ -6,7 +6,6 @@ reported; the figures' inputs are captured where the report hands them to the pl
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -20,6 +19,7 @@ from hwr_eval.data import Dataset
 from hwr_eval.models import PixelScaler
 from hwr_eval.report import _plots as plots
 from hwr_eval.report import build_report
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import run_compare
 
 
@@ -51,7 +51,7 @@ def reported(small_synthetic, tmp_path_factory):
         mp.setattr(plots, "plot_mcnemar", mcnemar_spy)
         mp.setattr(plots, "plot_image_gallery", gallery_spy)
         text = build_report(run_dir).read_text(encoding="utf-8")
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     return run_dir, results, text, calls
 
 

@@ -4,6 +4,7 @@ import json
 
 from hwr_eval.report import _plots as plots
 from hwr_eval.report import build_report
+from hwr_eval.runs import read_record
 
 
 def _spy_mcnemar(monkeypatch):
@@ -20,7 +21,7 @@ def _spy_mcnemar(monkeypatch):
 
 def test_stars_and_colours_use_the_holm_adjusted_p_values(make_run_dir, tmp_path, monkeypatch):
     run_dir = make_run_dir(tmp_path / "run", models=("knn", "cnn"), n_test_per_class=2)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     holm = [[1.0, 0.09], [0.09, 1.0]]
     results["mcnemar"]["p_value"] = [[1.0, 0.03], [0.03, 1.0]]
     results["mcnemar"]["p_value_holm"] = holm
@@ -33,7 +34,7 @@ def test_stars_and_colours_use_the_holm_adjusted_p_values(make_run_dir, tmp_path
 
 def test_runs_without_adjusted_p_values_show_the_raw_ones_and_say_so(make_run_dir, tmp_path, monkeypatch):
     run_dir = make_run_dir(tmp_path / "run", models=("knn", "cnn"), n_test_per_class=2)
-    raw = json.loads((run_dir / "results.json").read_text())["mcnemar"]["p_value"]
+    raw = read_record(run_dir).to_json()["mcnemar"]["p_value"]
     calls = _spy_mcnemar(monkeypatch)
     text = build_report(run_dir).read_text(encoding="utf-8")
     assert calls[0][1] == raw

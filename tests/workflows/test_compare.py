@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -17,6 +16,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from hwr_eval.errors import HwrError
 from hwr_eval.evaluation import mcnemar_matrix
 from hwr_eval.models import make_model
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import CompareInterrupted, run_compare, run_cv, run_grid
 
 
@@ -75,7 +75,7 @@ def test_compare_abstention_threshold_comes_from_validation(small_synthetic, tmp
     models = {"knn": make_model("knn"), "ridge": RidgeClassifier()}
     run_dir = run_compare(models, small_synthetic, tmp_path / "run", n_resamples=50, target_risk=0.2,
                           context="digits", save_models=True)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     assert results["schema_version"] == 2 and results["settings"]["target_risk"] == 0.2
     sel = results["models"]["knn"]["selective"]
     assert sel["target_risk"] == 0.2 and sel["calibrated"] and sel["temperature"] > 0
@@ -194,7 +194,7 @@ def test_compare_records_the_fit_time_and_runs_off_the_main_thread(small_synthet
     worker.join()
     if "error" in outcome:
         raise outcome["error"]
-    results = json.loads((outcome["run_dir"] / "results.json").read_text())
+    results = read_record(outcome["run_dir"]).to_json()
     fit_time = results["models"]["slow"]["fit_time_s"]
     assert 0.3 <= fit_time < outcome["elapsed"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
@@ -214,7 +214,7 @@ def test_compare_hands_on_its_settings_and_records_its_command(small_synthetic, 
     run_dir = run_compare(("knn", "logreg"), small_synthetic, tmp_path / "run", max_epochs=2, device="cpu", seed=4,
                           n_resamples=20, report=False)
     assert built == [(["knn", "logreg"], {"overrides": None, "max_epochs": 2, "device": "cpu", "seed": 4, "verbose": 0})]
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     assert results["command"] == "hwr_eval.run_compare(models=['knn', 'logreg'], max_epochs=2, device='cpu', seed=4)"
     assert results["settings"]["device"] == "cpu" and results["settings"]["models"] == ["knn", "logreg"]
 
@@ -223,7 +223,7 @@ def test_compare_scores_the_fitted_models_on_corrupted_test_images(small_synthet
     progress = []
     run_dir = run_compare(["knn"], small_synthetic, tmp_path / "run", n_resamples=20, report=False, robustness=True,
                           on_robustness_progress=lambda done, total, label: progress.append((done, total)))
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     record = results["robustness"]
     assert record["file"] == "robustness.csv" and (run_dir / record["file"]).is_file()
     assert record["models"]["knn"]["clean_accuracy"] == pytest.approx(results["models"]["knn"]["metrics"]["accuracy"])
@@ -238,7 +238,7 @@ def test_model_without_predict_proba_gets_a_report(small_synthetic, tmp_path):
 
     run_dir = run_compare({"svc": make_pipeline(PixelScaler(), LinearSVC(C=0.01)), "knn": make_model("knn")},
                           small_synthetic, tmp_path / "run", n_resamples=50)
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     assert results["status"] == "complete"
     assert results["models"]["svc"]["files"]["probabilities"] is None
     assert not (run_dir / "probabilities" / "svc.npy").exists()

@@ -7,7 +7,6 @@ watchdog, so a cluster that stops answering fails the run with a traceback inste
 from __future__ import annotations
 
 import faulthandler
-import json
 import os
 import pickle
 import signal
@@ -30,6 +29,8 @@ from hwr_eval.workflows import CompareInterrupted, _dask, dask_client, parse_sch
 distributed = pytest.importorskip("distributed")
 # The stand-in estimators below travel to the workers by value: the workers need not import this file.
 import cloudpickle  # noqa: E402
+
+from hwr_eval.runs import read_record  # noqa: E402
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -93,7 +94,7 @@ def _scores(run_dir: Path) -> pd.DataFrame:
 
 
 def _metrics(run_dir: Path) -> dict:
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     return {name: rec["metrics"] for name, rec in results["models"].items()}
 
 
@@ -108,9 +109,9 @@ def test_grid_on_dask_matches_default_backend(dask_cluster, small_synthetic, tmp
     on_dask = run_grid(model, grid, small_synthetic, tmp_path / "dask", scheduler=client, **common)
     pd.testing.assert_frame_equal(_scores(on_dask), _scores(local))
     assert len(_scores(local)) == len(next(iter(grid.values())))
-    results = json.loads((on_dask / "results.json").read_text())
+    results = read_record(on_dask).to_json()
     assert results["status"] == "complete"
-    assert results["grid"]["best_params"] == json.loads((local / "results.json").read_text())["grid"]["best_params"]
+    assert results["grid"]["best_params"] == read_record(local).to_json()["grid"]["best_params"]
     assert _metrics(on_dask) == _metrics(local)  # the refit ran here, in this process, like the local one
 
 
@@ -250,7 +251,7 @@ def test_worker_that_dies_once_is_retried(dask_cluster, small_synthetic, tmp_pat
                           report=False)
     assert marker.exists()  # the first attempt did die
     check_run_folder(run_dir, small_synthetic)
-    assert json.loads((run_dir / "results.json").read_text())["status"] == "complete"
+    assert read_record(run_dir).to_json()["status"] == "complete"
 
 
 def test_ctrl_c_cancels_the_fits_on_the_cluster(dask_cluster, small_synthetic, tmp_path):

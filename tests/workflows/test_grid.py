@@ -5,7 +5,6 @@ Which rows the search and the refit see is tested in ``test_protocol.py``.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 
@@ -18,6 +17,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from hwr_eval.errors import HwrError
 from hwr_eval.evaluation import bootstrap_accuracy_ci
 from hwr_eval.models import make_model
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import run_grid
 
 
@@ -55,7 +55,7 @@ def test_grid_hands_on_its_settings_and_records_them(small_synthetic, tmp_path, 
     folds = kwargs["cv"]
     assert (folds.n_splits, folds.shuffle, folds.random_state) == (2, True, 5)
 
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     assert (results["kind"], results["status"]) == ("grid", "complete")
     assert results["command"] == "hwr_eval.run_grid(model='knn', param_grid={'n_neighbors': [1, 3]}, cv=2)"
     settings = results["settings"]
@@ -88,7 +88,7 @@ def test_grid_defaults(small_synthetic, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     run_dir = run_grid("knn", {"n_neighbors": [1, 3]}, small_synthetic)
     assert run_dir.parent.resolve() == (tmp_path / "reports").resolve() and run_dir.name.startswith("grid-")
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     assert results["grid"]["cv"] == 3 and results["grid"]["scoring"] == "accuracy"
     assert results["settings"]["seed"] == 0 and results["settings"]["save_models"] is False
     assert not (run_dir / "models").exists() and (run_dir / "report.html").is_file()

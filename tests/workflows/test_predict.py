@@ -11,9 +11,9 @@ from scipy.optimize import linear_sum_assignment
 
 from hwr_eval.data import load_dataset, read_images, render_scan, save_scan
 from hwr_eval.errors import HwrError
+from hwr_eval.evaluation import resolve_context
 from hwr_eval.models import make_model
 from hwr_eval.workflows import (
-    context_classes,
     load_model,
     predict_images,
     stored_selective,
@@ -95,14 +95,16 @@ def test_context_renormalises_over_the_allowed_classes(soft_model, small_synthet
     assert full.top[0][1] == pytest.approx(proba.max())
 
 
-def test_context_classes_reads_the_command_line_vocabulary():
-    assert context_classes("digits", list("0123456789AB")) == list("0123456789")
-    assert context_classes("36", sorted("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")) == sorted("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    assert context_classes("1,a", list("01AB")) == ["1", "A"]
-    assert context_classes("B0", list("01AB")) == ["0", "B"]
-    assert context_classes(None, list("01")) is None
-    with pytest.raises(HwrError, match="not trained on.*A"):
-        context_classes("letters", list("0123456789"))
+def test_one_context_parser_reads_the_command_line_vocabulary():
+    context = lambda c, classes: list(resolve_context(c, classes))  # noqa: E731
+    assert context("digits", list("0123456789AB")) == list("0123456789")
+    assert context("36", sorted("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")) == sorted("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    assert context("1,a", list("01AB")) == ["1", "A"]
+    assert context("B0", list("01AB")) == ["0", "B"]
+    with pytest.raises(HwrError, match="none of the model's classes are letters"):
+        context("letters", list("0123456789"))
+    with pytest.raises(HwrError, match="'Q' are not among the classes"):
+        context("0,Q", list("0123456789"))
 
 
 def test_threshold_abstains_with_a_question_mark(soft_model, small_synthetic, tmp_path):

@@ -8,7 +8,6 @@ on the wrong split, or a refit without the validation split fails these tests.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections import defaultdict
@@ -21,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from hwr_eval.data import Dataset
 from hwr_eval.errors import HwrError
 from hwr_eval.models import CascadeClassifier
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import run_compare, run_cv, run_grid
 
 SPLIT_CODE = {"train": 1, "validation": 2, "test": 3}
@@ -133,7 +133,7 @@ def test_compare_fits_on_train_stops_on_validation_and_scores_on_test(tagged, tm
     assert set(rows_of(tagged, "test")) <= _predicted_rows("compare")
     assert not _predicted_rows("compare") & set(rows_of(tagged, "train"))
     assert _saved_predictions(run_dir, "spy") == spy_labels(tagged.X_test, 0.6).tolist()
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     expected = np.mean(spy_labels(tagged.X_test, 0.6) == tagged.y_test)
     assert 0 < expected < 1 and results["models"]["spy"]["metrics"]["accuracy"] == pytest.approx(expected)
 
@@ -157,7 +157,7 @@ def test_grid_searches_on_train_folds_and_refits_with_the_validation_split(tagge
     assert refit["X"] == rows_of(tagged, "train")
     assert refit["X_val"] == rows_of(tagged, "validation")
     assert _saved_predictions(run_dir, "spy") == spy_labels(tagged.X_test, 0.8).tolist()
-    results = json.loads((run_dir / "results.json").read_text())
+    results = read_record(run_dir).to_json()
     assert results["grid"]["best_params"] == {"skill": 0.8}
     # The search's score comes from the held-out folds.
     fold_scores = [np.mean(spy_labels(tagged.X_train, 0.8)[[r for _, r in sorted(h)]]
@@ -291,8 +291,8 @@ def test_on_a_dask_cluster_the_same_rows_are_fitted_with_the_same_results(tagged
         runs[where] = {
             "rows": {key: _fit_rows(key) for key in ("compare", "grid", "cv")},
             "threads": {key: [fit["thread"] for fit in _fits(key)] for key in ("compare", "grid", "cv")},
-            "compare": json.loads((compare_dir / "results.json").read_text())["models"]["spy"]["metrics"],
-            "grid": json.loads((grid_dir / "results.json").read_text())["grid"],
+            "compare": read_record(compare_dir).to_json()["models"]["spy"]["metrics"],
+            "grid": read_record(grid_dir).to_json()["grid"],
             "cv": frame.filter(like="accuracy"),
         }
     local, dask = runs["local"], runs["dask"]

@@ -1,0 +1,173 @@
+"""The one reader of run folders: every file checked, every problem one :class:`HwrError` line.
+
+Used by the report, ``predict``, ``robustness``, ``serve``, the bench scripts and the tests alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import HwrError
+from ._folder import RunFolder
+from ._records import PREDICTION_PREFIX, RunRecord
+
+PER_CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")
+
+
+def _fail(where: Path | str, problem: str) -> HwrError:
+    return HwrError(f"{where}: {' '.join(str(problem).split())}")  # one line, whatever the cause printed
+
+
+def _file(run_dir: Path, relative: str, what: str) -> Path:
+    path = run_dir / relative
+    try:
+        inside = path.resolve().is_relative_to(run_dir.resolve())
+    except OSError:
+        inside = False
+    if not inside:
+        raise _fail(run_dir / "results.json", f"{what} path {relative!r} points outside the run folder")
+    if not path.is_file():
+        raise _fail(path, f"missing {what} (named in results.json)")
+    return path
+
+
+def _npy(path: Path, shape: tuple | None = None) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise _fail(path, f"not a readable .npy array ({exc})") from None
+    if shape is not None and array.shape != shape:
+        raise _fail(path, f"shape {array.shape}, expected {shape}")
+    return array
+
+
+def read_record(run_dir: str | os.PathLike) -> RunRecord:
+    """Only ``results.json``, checked: for commands that need the record but not the arrays."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise _fail(run_dir, "not a run folder (no such directory)")
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise _fail(path, "missing; is this a folder written by 'hwr-eval compare' or 'grid'?")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _fail(path, f"not valid JSON ({exc})") from None
+    return RunRecord.from_json(obj, str(path))
+
+
+def read_test_set(run_dir: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """``test_set.npz``: X as (n, 784) uint8 and y as str labels."""
+    path = Path(run_dir) / "test_set.npz"
+    if not path.is_file():
+        raise _fail(path, "missing test set")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            X, y = npz["X"], npz["y"]
+    except KeyError as exc:
+        raise _fail(path, f"missing array {exc}") from None
+    except (OSError, ValueError, EOFError, Exception) as exc:  # a truncated zip raises zipfile.BadZipFile too
+        raise _fail(path, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    if X.ndim == 3:
+        X = X.reshape(len(X), -1)
+    if X.ndim != 2 or X.shape[1] != 784 or y.shape != (len(X),):
+        raise _fail(path, f"expected X (n, 784) and y (n,), got X {X.shape} and y {y.shape}")
+    return X, y.astype(str)
+
+
+def open_run(run_dir: str | os.PathLike) -> RunFolder:
+    """Read and check a run folder; raise :class:`HwrError` naming the first file or field at fault.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        Folder written by ``hwr-eval compare`` or ``hwr-eval grid``.
+
+    Returns
+    -------
+    RunFolder
+        With ``record`` and the test set, predictions (one column per model, by model name),
+        probabilities, calibrated probabilities, per-class tables and weight maps loaded.
+    """
+    run_dir = Path(run_dir)
+    record = read_record(run_dir)
+    results_path = run_dir / "results.json"
+    run = RunFolder(run_dir, record)
+    run.X_test, run.y_test = read_test_set(run_dir)
+    n_test, n_classes = len(run.y_test), len(record.classes)
+
+    pred_path = run_dir / "predictions.csv"
+    if not pred_path.is_file():
+        raise _fail(pred_path, "missing predictions")
+    try:
+        # Labels are characters: keep them as strings and never turn e.g. "NA" into a missing value.
+        predictions = pd.read_csv(pred_path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise _fail(pred_path, f"not a readable CSV file ({exc})") from None
+    if len(predictions) != n_test:
+        raise _fail(pred_path, f"has {len(predictions)} rows but the test set has {n_test} images")
+    prefix = PREDICTION_PREFIX if record.schema_version >= 3 else ""
+    columns = {}
+    for name in record.models:
+        if prefix + name not in predictions.columns:
+            raise _fail(pred_path, f"no column for model {name!r}")
+        columns[name] = predictions[prefix + name].to_numpy()
+    run.predictions = pd.DataFrame({"index": predictions.get("index", pd.Series(range(n_test))),
+                                    "y_true": predictions.get("y_true", pd.Series(run.y_test))})
+    for name, values in columns.items():
+        run.predictions[name] = values
+
+    for name, result in record.models.items():
+        files = result.files
+        if files.get("probabilities"):
+            run.probabilities[name] = _npy(_file(run_dir, files["probabilities"], "probabilities"), (n_test, n_classes))
+        if files.get("calibrated_probabilities"):
+            path = _file(run_dir, files["calibrated_probabilities"], "calibrated probabilities")
+            run.calibrated_probabilities[name] = _npy(path, (n_test, n_classes))
+        if not files.get("per_class"):
+            raise _fail(results_path, f"missing field models.{name}.files.per_class")
+        table_path = _file(run_dir, files["per_class"], "per-class table")
+        try:
+            table = pd.read_csv(table_path, dtype={"class": str}, keep_default_na=False)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise _fail(table_path, f"not a readable CSV file ({exc})") from None
+        missing = [c for c in PER_CLASS_COLUMNS if c not in table.columns]
+        if missing:
+            raise _fail(table_path, f"missing columns {', '.join(missing)}")
+        run.per_class[name] = table
+        # Weight maps: named in results.json, or at the conventional place (version 1).
+        weights = files.get("weights") or (f"weights/{name}.npy" if (run_dir / "weights" / f"{name}.npy").is_file() else None)
+        if weights:
+            array = _npy(_file(run_dir, weights, "weight maps"))
+            if array.ndim != 3 or array.shape[1:] != (28, 28):
+                raise _fail(run_dir / weights, f"shape {array.shape}, expected (n_classes, 28, 28)")
+            run.weights[name] = array
+    return run
+
+
+def read_cv_results(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The ranked grid-search table of a grid run: one row per candidate, best first.
+
+    Parameter columns get their shortest unambiguous names (``clf__module__pool`` -> ``pool``).
+    """
+    path = Path(run_dir) / "cv_results.csv"
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise _fail(path, f"not a readable grid table ({exc})") from None
+    params = [c.removeprefix("param_") for c in frame.columns if c.startswith("param_")]
+    short = {p: p.rsplit("__", 1)[-1] for p in params}
+    if len(set(short.values())) < len(short):
+        short = {p: p.removeprefix("clf__") for p in params}
+    needed = ["rank_test_score", *(f"param_{p}" for p in params), "mean_test_score", "std_test_score", "mean_fit_time"]
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise _fail(path, f"missing columns {', '.join(missing)}")
+    names = {"rank_test_score": "rank", "mean_test_score": "mean score", "std_test_score": "std",
+             "mean_fit_time": "fit s", **{f"param_{p}": short[p] for p in params}}
+    return frame[needed].rename(columns=names)
