@@ -95,11 +95,13 @@ def _check_run_folder(run_dir, dataset=None) -> dict:
         assert classes == list(dataset.classes)
     assert sum(results["data"]["counts"]["test"].values()) == run.y_test.size
     preds = run.predictions
-    assert list(preds.columns) == ["index", "y_true", *results["models"]]
-    assert list(preds["y_true"]) == list(run.y_test)
+    assert list(preds.columns) == list(results["models"])
+    on_disk = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    assert list(on_disk.columns) == ["index", "y_true", *(f"pred_{name}" for name in results["models"])]
+    assert list(on_disk["y_true"]) == list(run.y_test)
     for name, result in run.record.models.items():
         m = result.metrics
-        assert m["accuracy"] == pytest.approx(np.mean(preds[name] == preds["y_true"]))
+        assert m["accuracy"] == pytest.approx(np.mean(preds[name] == run.y_test))
         assert m["accuracy_ci95"][0] <= m["accuracy"] <= m["accuracy_ci95"][1]
         cm = np.array(result.confusion_matrix)
         assert cm.shape == (len(classes), len(classes)) and cm.sum() == run.y_test.size

@@ -17,6 +17,7 @@ from ._folder import (
     environment,
     load_model,
     new_run_dir,
+    release_run_dir,
 )
 from ._read import open_run, read_cv_results, read_record, read_test_set
 from ._records import (
@@ -53,4 +54,5 @@ __all__ = [
     "read_cv_results",
     "read_record",
     "read_test_set",
+    "release_run_dir",
 ]

@@ -8,6 +8,7 @@ after each model with status ``incomplete`` until :meth:`RunFolder.finish`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -80,6 +81,15 @@ def claim_run_dir(out: str | os.PathLike | None, kind: str) -> tuple[Path, bool]
         os.unlink(path / MARKER)
         raise HwrError(f"output folder {path} is not empty; choose a new --out folder")
     return path, created
+
+
+def release_run_dir(path: Path, created: bool) -> None:
+    """Give back a claimed folder in which nothing was written: remove it, or its marker if it existed before."""
+    if created:
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path / MARKER)
 
 
 def _run_root(path: Path) -> Path | None:
@@ -254,9 +264,10 @@ class RunFolder:
 
     @classmethod
     def create(cls, kind: str, dataset, *, spec=None, settings: dict | None = None, command: str | None = None,
-               out: str | os.PathLike | None = None) -> RunFolder:
-        """Claim a new run folder (``out``, else ``reports/<kind>-<time>``) for ``dataset``; write nothing else yet."""
-        path, created = claim_run_dir(out, kind)
+               out: str | os.PathLike | None = None, claimed: tuple[Path, bool] | None = None) -> RunFolder:
+        """A new run folder for ``dataset``: ``claimed`` by :func:`claim_run_dir` already, or claimed now
+        (``out``, else ``reports/<kind>-<time>``). Writes only the spec file yet."""
+        path, created = claimed if claimed is not None else claim_run_dir(out, kind)
         device = spec.device if spec is not None else None
         record = RunRecord(
             kind=kind, status="incomplete",

@@ -91,7 +91,7 @@ def open_run(run_dir: str | os.PathLike) -> RunFolder:
     Returns
     -------
     RunFolder
-        With ``record`` and the test set, predictions (one column per model, by model name),
+        With ``record`` and the test set, predictions (one column per model, named by the model),
         probabilities, calibrated probabilities, per-class tables and weight maps loaded.
     """
     run_dir = Path(run_dir)
@@ -112,15 +112,11 @@ def open_run(run_dir: str | os.PathLike) -> RunFolder:
     if len(predictions) != n_test:
         raise _fail(pred_path, f"has {len(predictions)} rows but the test set has {n_test} images")
     prefix = PREDICTION_PREFIX if record.schema_version >= 3 else ""
-    columns = {}
-    for name in record.models:
-        if prefix + name not in predictions.columns:
-            raise _fail(pred_path, f"no column for model {name!r}")
-        columns[name] = predictions[prefix + name].to_numpy()
-    run.predictions = pd.DataFrame({"index": predictions.get("index", pd.Series(range(n_test))),
-                                    "y_true": predictions.get("y_true", pd.Series(run.y_test))})
-    for name, values in columns.items():
-        run.predictions[name] = values
+    missing = [name for name in record.models if prefix + name not in predictions.columns]
+    if missing:
+        raise _fail(pred_path, f"no column for model {missing[0]!r}")
+    # One column per model, named by the model alone: the truth is ``run.y_test``.
+    run.predictions = pd.DataFrame({name: predictions[prefix + name].to_numpy() for name in record.models})
 
     for name, result in record.models.items():
         files = result.files

@@ -39,7 +39,7 @@ RUN_WIDE_PARAMS = {"max_epochs": "--max-epochs", "device": "--device", "random_s
 #: The command-line option of each spec field, named in errors.
 OPTIONS = {"data_dir": "--data", "classes": "--classes", "per_class": "--per-class", "split": "--split",
            "seed": "--data-seed", "max_epochs": "--max-epochs", "device": "--device", "model_seed": "--model-seed",
-           "target_risk": "--target-risk", "n_resamples": "--n-resamples", "out": "--out", "scheduler": "--scheduler"}
+           "target_risk": "--target-risk", "out": "--out", "scheduler": "--scheduler"}
 _SKLEARN_MESSAGE = re.compile(r"The '(?P<name>\w+)' parameter of \w+ must be (?P<rule>.*)\. Got (?P<got>.*) instead\.")
 
 

@@ -20,7 +20,7 @@ from ..models._registry import (
     make_model,
     resolve_params,
 )
-from ..runs import DataSpec, RunFolder, RunSpec, class_set_name
+from ..runs import DataSpec, RunFolder, RunSpec, claim_run_dir, class_set_name, release_run_dir
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -176,22 +176,31 @@ def default_command(kind: str, spec: RunSpec) -> str:
 
 def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: Mapping[str, BaseEstimator],
                 events, command: str | None) -> tuple[Dataset, RunSpec, RunFolder, str]:
-    """Check, load, check again, claim the folder: every refusal comes before any training."""
+    """Claim the folder, load and check the data: every refusal comes before any training.
+
+    The folder is claimed first, so of two runs on one ``--out`` the second stops at once; it is given
+    back when the data then fails its checks.
+    """
     from ._score import check_dataset
 
     if spec.context is not None and dataset is None:
         resolve_context(spec.context, list(CLASS_SETS[spec.data.classes]))  # before loading anything
-    if dataset is None:
-        dataset = spec.data.load()
-        if spec.data.data_dir is None and dataset.provenance.get("data_dir"):
-            spec = spec.replace(data={"data_dir": str(dataset.provenance["data_dir"])})  # where the data came from
-    else:
-        spec = spec.replace(data=_data_spec_of(dataset, spec.data))
-    events.on_data(dataset)
-    if spec.context is not None:
-        resolve_context(spec.context, dataset.classes)
-    check_dataset(dataset)
-    command = command or default_command(kind, spec)
-    folder = RunFolder.create(kind, dataset, spec=spec, settings=run_settings(spec, dataset), command=command,
-                              out=spec.out)
+    claimed = claim_run_dir(spec.out, kind)
+    try:
+        if dataset is None:
+            dataset = spec.data.load()
+            if spec.data.data_dir is None and dataset.provenance.get("data_dir"):
+                spec = spec.replace(data={"data_dir": str(dataset.provenance["data_dir"])})  # where the data came from
+        else:
+            spec = spec.replace(data=_data_spec_of(dataset, spec.data))
+        events.on_data(dataset)
+        if spec.context is not None:
+            resolve_context(spec.context, dataset.classes)
+        check_dataset(dataset)
+        command = command or default_command(kind, spec)
+        folder = RunFolder.create(kind, dataset, spec=spec, settings=run_settings(spec, dataset), command=command,
+                                  claimed=claimed)
+    except BaseException:
+        release_run_dir(*claimed)
+        raise
     return dataset, spec, folder, command
