@@ -16,6 +16,23 @@ from ._metrics import (
     top_confusions,
 )
 from ._reliability import records_from_arrays, reliability_records
+from ._repeated import (
+    COMPARISON_COLUMNS,
+    DECISION_PROB,
+    DESIGNS,
+    ROPE,
+    SEED_COLUMNS,
+    check_seeds_frame,
+    comparisons_table,
+    corrected_ttest,
+    correlated_ttest,
+    design_correlation,
+    is_seed_deterministic,
+    paired_scores,
+    seed_summary,
+    seeds_to_decide,
+    verdict,
+)
 from ._robustness import corruption_suite, evaluate_robustness, robustness_record, robustness_summary
 from ._run_folder import (
     READABLE_SCHEMA_VERSIONS,
@@ -104,4 +121,20 @@ __all__ = [
     "selective_accuracy_at",
     "selective_metrics",
     "temperature_scale_proba",
+    # comparisons across training runs
+    "COMPARISON_COLUMNS",
+    "DECISION_PROB",
+    "DESIGNS",
+    "ROPE",
+    "SEED_COLUMNS",
+    "check_seeds_frame",
+    "comparisons_table",
+    "corrected_ttest",
+    "correlated_ttest",
+    "design_correlation",
+    "is_seed_deterministic",
+    "paired_scores",
+    "seed_summary",
+    "seeds_to_decide",
+    "verdict",
 ]
