@@ -24,7 +24,7 @@ The three designs and their correlation ``rho`` between runs (:func:`design_corr
 
 Runs are paired by ``split_seed`` (and ``fold`` when the table has that column): within one split a
 model with a single row there was fitted once because the model seed does not change it (see
-:func:`is_seed_deterministic`), and that row pairs with every run of the other model on the same split;
+:func:`hwr_eval.models.is_seed_deterministic`), and that row pairs with every run of the other model on the same split;
 otherwise rows pair on equal ``seed``. A model with a single run overall has standard deviation 0
 (its training randomness is nil, not unknown), and a pair of such models differs exactly: its
 posterior is a point mass at the observed difference.
@@ -39,8 +39,6 @@ from numbers import Integral, Real
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator
-from sklearn.linear_model import LogisticRegression
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions, validate_params
 
 from ..errors import HwrError
@@ -65,8 +63,8 @@ COMPARISON_COLUMNS = ("model_a", "model_b", "mean_diff", "ci_low", "ci_high", "p
                       "p_b_better", "verdict", "decision", "n_runs", "wins_a", "ties", "seeds_to_decide",
                       "p_value", "rho", "rope", "design")
 
-# Estimators that have a random_state parameter which some settings never read.
-_SEED_UNUSED = ((LogisticRegression, lambda est: est.solver not in ("sag", "saga", "liblinear")),)
+# Differences of scores closer than this are equal (float rounding; see _spread).
+_EXACT = 1e-12
 
 
 def _hwr_params(constraints: dict):
@@ -166,6 +164,19 @@ def _sd(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1)) if values.size > 1 else 0.0
 
 
+def _spread(diff: np.ndarray) -> tuple[float, float]:
+    """Mean and sd of paired differences, float rounding taken for what it is.
+
+    Scores are counts over the test images, so differences that agree to 1e-12 are equal and one that
+    small is zero: without this, ``0.96 - 0.95`` against ``0.95 - 0.94`` would be a spread of 1e-17 and
+    turn an exact difference into a t-test on rounding noise.
+    """
+    if np.ptp(diff) <= _EXACT:
+        mean = float(diff.mean())
+        return (0.0 if abs(mean) <= _EXACT else mean), 0.0
+    return float(diff.mean()), _sd(diff)
+
+
 @_hwr_params({"seeds": [pd.DataFrame], "metric": [StrOptions(set(SCORES))], **_DESIGN,
               "confidence": [Interval(Real, 0, 1, closed="neither")]})
 def seed_summary(seeds: pd.DataFrame, *, metric: str = "accuracy", design: str = "seeds",
@@ -222,7 +233,7 @@ def paired_scores(seeds: pd.DataFrame, model_a: str, model_b: str, metric: str =
 
 def _posterior(diff: np.ndarray, rho: float, rope: float) -> dict:
     """Posterior of the mean difference (Student t, df n-1); a point mass when the differences do not vary."""
-    n, mean, sd = diff.size, float(diff.mean()), _sd(diff)
+    n, (mean, sd) = diff.size, _spread(diff)
     if sd == 0.0:
         better, worse = float(mean > rope), float(mean < -rope)
     else:
@@ -272,7 +283,7 @@ def corrected_ttest(scores_a, scores_b, *, rho: float) -> dict:
         ``statistic``, ``p_value``, ``df``.
     """
     diff = _pair(scores_a, scores_b)
-    return _nb_test(float(diff.mean()), _sd(diff), diff.size, rho)
+    return _nb_test(*_spread(diff), diff.size, rho)
 
 
 def _nb_test(mean: float, sd: float, n: int, rho: float) -> dict:
@@ -375,24 +386,3 @@ def comparisons_table(seeds: pd.DataFrame, *, rope: float = ROPE, design: str = 
     table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
     table["seeds_to_decide"] = table["seeds_to_decide"].astype("Int64")
     return table
-
-
-def is_seed_deterministic(estimator: BaseEstimator) -> bool:
-    """Whether changing only the model seed cannot change what ``estimator`` learns.
-
-    True when no part of it (the estimator and every estimator among its deep parameters, so pipeline
-    steps and nested models too) has a ``random_state`` parameter that its settings read: kNN has
-    none, and ``LogisticRegression`` reads it only with the ``sag``, ``saga`` and ``liblinear`` solvers.
-    Any other estimator with a ``random_state`` counts as seed-dependent, erring on the side of training
-    it once per seed. Such a model need be fitted once per split; its single row pairs with every seed.
-    """
-    if not isinstance(estimator, BaseEstimator):
-        raise HwrError(f"expected a scikit-learn estimator, got {type(estimator).__name__}")
-    parts = [estimator, *(v for v in estimator.get_params(deep=True).values() if isinstance(v, BaseEstimator))]
-    for part in parts:
-        if "random_state" not in part.get_params(deep=False):
-            continue
-        unused = next((rule for kind, rule in _SEED_UNUSED if isinstance(part, kind)), None)
-        if unused is None or not unused(part):
-            return False
-    return True
