@@ -24,8 +24,8 @@ The three designs and their correlation ``rho`` between runs (:func:`design_corr
 
 Runs are paired by ``split_seed`` (and ``fold`` when the table has that column): within one split a
 model with a single row there was fitted once because the model seed does not change it (see
-:func:`hwr_eval.models.is_seed_deterministic`), and that row pairs with every run of the other model on the same split;
-otherwise rows pair on equal ``seed``. A model with a single run overall has standard deviation 0
+:func:`hwr_eval.models.is_seed_deterministic`), and that row pairs with every run of the other model
+on the same split; otherwise rows pair on equal ``seed``. A model with a single run overall has standard deviation 0
 (its training randomness is nil, not unknown), and a pair of such models differs exactly: its
 posterior is a point mass at the observed difference.
 """
@@ -168,8 +168,8 @@ def _spread(diff: np.ndarray) -> tuple[float, float]:
     """Mean and sd of paired differences, float rounding taken for what it is.
 
     Scores are counts over the test images, so differences that agree to 1e-12 are equal and one that
-    small is zero: without this, ``0.96 - 0.95`` against ``0.95 - 0.94`` would be a spread of 1e-17 and
-    turn an exact difference into a t-test on rounding noise.
+    small is zero: in floats ``0.961 - 0.921`` is 0.039999999999999925 but ``0.897 - 0.857`` is
+    0.040000000000000036, and ``0.1 + 0.2 - 0.3`` is 5.6e-17; a t-test on that rounding would be noise.
     """
     if np.ptp(diff) <= _EXACT:
         mean = float(diff.mean())
@@ -213,6 +213,7 @@ def seed_summary(seeds: pd.DataFrame, *, metric: str = "accuracy", design: str =
     return pd.DataFrame(rows)
 
 
+@_hwr_params({"seeds": [pd.DataFrame], "model_a": [str], "model_b": [str], "metric": [StrOptions(set(SCORES))]})
 def paired_scores(seeds: pd.DataFrame, model_a: str, model_b: str, metric: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
     """Scores of two models on paired runs (pairing rule in the module docstring), in run order."""
     frame = check_seeds_frame(seeds)
@@ -298,12 +299,12 @@ def _nb_test(mean: float, sd: float, n: int, rho: float) -> dict:
               "rho": _RHO, "rope": _ROPE, "prob": [Interval(Real, 0, 1, closed="neither")]})
 def seeds_to_decide(mean: float, sd: float, n: int, *, rho: float = 0.0, rope: float = ROPE,
                     prob: float = DECISION_PROB) -> int | None:
-    """Runs that would likely decide a pair: the smallest ``m >= n`` at which, if the observed mean and sd
-    of the differences held, one posterior probability (A better, equivalent, B better) reaches ``prob``.
+    """Runs that would likely decide a pair, or None when more runs of the same design would not.
 
-    ``n`` itself when already decided; None when no ``m`` up to :data:`MAX_RUNS_TO_DECIDE` does: a mean
-    difference right at the ROPE's edge, or with ``rho > 0`` a variance floor ``rho/(1-rho) s^2`` that more
-    runs of the same design do not shrink.
+    The smallest ``m >= n`` at which, if the observed mean and sd of the differences held, one posterior
+    probability (A better, equivalent, B better) reaches ``prob``; ``n`` itself when already decided.
+    None when no ``m`` up to :data:`MAX_RUNS_TO_DECIDE` does: a mean difference right at the ROPE's edge,
+    or with ``rho > 0`` a variance floor ``rho/(1-rho) s^2`` that more runs of the same design do not shrink.
     """
     if sd == 0.0:
         return n  # a point mass is decided at once
@@ -376,11 +377,11 @@ def comparisons_table(seeds: pd.DataFrame, *, rope: float = ROPE, design: str = 
         needed = seeds_to_decide(post["mean"], post["sd"], diff.size, rho=rho, rope=rope) if undecided else None
         text, code = verdict(model_a, model_b, post, needed, DESIGNS[design])
         low, high = _interval(post["mean"], post["sd"], diff.size, rho, confidence)
-        ties = float(np.mean(diff == 0))
+        ties = float(np.mean(np.abs(diff) <= _EXACT))
         rows.append({"model_a": model_a, "model_b": model_b, "mean_diff": post["mean"], "ci_low": low, "ci_high": high,
                      "p_a_better": post["p_a_better"], "p_equivalent": post["p_equivalent"],
                      "p_b_better": post["p_b_better"], "verdict": text, "decision": code, "n_runs": diff.size,
-                     "wins_a": float(np.mean(diff > 0)) + ties / 2, "ties": ties, "seeds_to_decide": needed,
+                     "wins_a": float(np.mean(diff > _EXACT)) + ties / 2, "ties": ties, "seeds_to_decide": needed,
                      "p_value": _nb_test(post["mean"], post["sd"], diff.size, rho)["p_value"], "rho": rho,
                      "rope": float(rope), "design": design})
     table = pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
