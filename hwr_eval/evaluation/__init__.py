@@ -17,6 +17,22 @@ from ._metrics import (
 )
 from ._predictions import aligned_proba
 from ._reliability import records_from_arrays, reliability_records
+from ._repeated import (
+    COMPARISON_COLUMNS,
+    DECISION_PROB,
+    DESIGNS,
+    ROPE,
+    SEED_COLUMNS,
+    check_seeds_frame,
+    comparisons_table,
+    corrected_ttest,
+    correlated_ttest,
+    design_correlation,
+    paired_scores,
+    seed_summary,
+    seeds_to_decide,
+    verdict,
+)
 from ._robustness import corruption_suite, evaluate_robustness, robustness_record, robustness_summary
 from ._selective import (
     COVERAGES,
@@ -77,4 +93,19 @@ __all__ = [
     "selective_accuracy_at",
     "selective_metrics",
     "temperature_scale_proba",
+    # comparisons across training runs
+    "COMPARISON_COLUMNS",
+    "DECISION_PROB",
+    "DESIGNS",
+    "ROPE",
+    "SEED_COLUMNS",
+    "check_seeds_frame",
+    "comparisons_table",
+    "corrected_ttest",
+    "correlated_ttest",
+    "design_correlation",
+    "paired_scores",
+    "seed_summary",
+    "seeds_to_decide",
+    "verdict",
 ]

@@ -21,6 +21,7 @@ from ._registry import (
     training_history,
     weight_maps,
 )
+from ._seeding import is_seed_deterministic
 
 __all__ = [
     "AUGMENT_PRESETS",
@@ -39,6 +40,7 @@ __all__ = [
     "augment_batch",
     "check_model_params",
     "deskew",
+    "is_seed_deterministic",
     "list_models",
     "make_model",
     "n_parameters",

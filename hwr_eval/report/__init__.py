@@ -15,6 +15,7 @@ from ._plots import (
 )
 from ._reliability import plot_reliability_diagrams, plot_risk_coverage, reliability_section
 from ._robustness import plot_corruption_strip, plot_rotation_curve, plot_severity_curves
+from ._seeds import plot_seed_scores, plot_verdict_matrix, seeds_section
 
 __all__ = [
     "RunFolder",
@@ -36,4 +37,7 @@ __all__ = [
     "plot_weight_maps",
     "reliability_section",
     "render_report",
+    "plot_seed_scores",
+    "plot_verdict_matrix",
+    "seeds_section",
 ]
