@@ -123,8 +123,17 @@ ContextOpt = Annotated[str | None, typer.Option(
 RobustnessOpt = Annotated[bool | None, typer.Option(
     "--robustness/--no-robustness", help="Also score every model under corruptions and rotations.", show_default=False)]
 
+SeedsOpt = Annotated[int | None, typer.Option(
+    "--seeds", help="Train every model N times (model seeds seed, seed+1, ...) and judge each pair across the runs "
+                    "(default 1: one run).")]
+VaryOpt = Annotated[str | None, typer.Option("--vary", help="What repeated runs change: seed (default) or split (the split too).")]
+RopeOpt = Annotated[float | None, typer.Option(
+    "--rope", help=f"Accuracy difference that counts as none, as a fraction (default {_SPEC_DEFAULTS['rope']}: 0.1 points).")]
+NJobsOpt = Annotated[int | None, typer.Option("--n-jobs", help="Parallel fits (-1: all cores).")]
+
 _DATA_FIELDS = {"data": "data_dir", "classes": "classes", "per_class": "per_class", "split": "split", "data_seed": "seed"}
-_RUN_FIELDS = ("max_epochs", "device", "model_seed", "target_risk", "context", "robustness", "save_models", "scheduler")
+_RUN_FIELDS = ("max_epochs", "device", "model_seed", "target_risk", "context", "robustness", "save_models", "scheduler",
+               "seeds", "vary", "rope", "n_jobs")
 
 
 def spec_from_options(ctx: typer.Context, *, models: list[str] | None, config: Path | None, set_: list[str] | None,

@@ -19,7 +19,7 @@ from ._common import app, console, user_errors
 def robustness_progress() -> Iterator:
     """Yields the ``on_progress(done, total, label)`` hook: a progress bar that appears on its first call
     (after any training, under ``compare --robustness``) and goes when the block ends."""
-    progress = Progress(TextColumn("robustness: {task.description}"), BarColumn(), MofNCompleteColumn(),
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=console, transient=True)
     task = None
 

@@ -33,15 +33,19 @@ from ._options import (
     DeviceOpt,
     EpochsOpt,
     ModelSeedOpt,
+    NJobsOpt,
     NoReportOpt,
     OutOpt,
     QuietOpt,
     RobustnessOpt,
+    RopeOpt,
     RunSeedOpt,
     SaveOpt,
     SchedulerOpt,
+    SeedsOpt,
     SetOpt,
     TargetRiskOpt,
+    VaryOpt,
     _check_n_jobs,
     _check_scheduler,
     _check_scoring,
@@ -123,6 +127,26 @@ def _print_predict_hint(record: RunRecord, run_dir: Path) -> None:
                   markup=False, soft_wrap=True)
 
 
+def _print_comparisons(run_dir: Path) -> None:
+    """Mean +- sd per model over the training runs, and each pair's verdict."""
+    from ..runs import open_run
+
+    run = open_run(run_dir)
+    table = Table(title=f"Across {run.record.seeds['n_seeds']} training runs ({run.record.seeds['vary']} varied)",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("model", "runs", "mean acc", "sd", "min-max"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    for name, rows in run.seeds.groupby("model", sort=False):
+        acc = rows["accuracy"]
+        table.add_row(name, str(len(acc)), f"{acc.mean():.4f}", f"{acc.std(ddof=1) if len(acc) > 1 else 0:.4f}",
+                      f"{acc.min():.4f}-{acc.max():.4f}")
+    console.print(table)
+    for row in run.comparisons.itertuples(index=False):
+        console.print(f"{row.model_a} vs {row.model_b}: {100 * row.mean_diff:+.2f} points, P(A better) "
+                      f"{row.p_a_better:.2f}, P(equivalent) {row.p_equivalent:.2f}: {row.verdict}", highlight=False,
+                      markup=False, soft_wrap=True)
+
+
 class CliEvents(RunEvents):
     """Prints a run as it goes: the data, each model's start and end, the robustness suite's progress bar."""
 
@@ -178,6 +202,10 @@ def compare(
     target_risk: TargetRiskOpt = None,
     context: ContextOpt = None,
     robustness: RobustnessOpt = None,
+    seeds: SeedsOpt = None,
+    vary: VaryOpt = None,
+    rope: RopeOpt = None,
+    n_jobs: NJobsOpt = None,
 ) -> None:
     """Train several models on one split and compare them on the untouched test split."""
     from ..workflows import CompareInterrupted, run_compare
@@ -186,9 +214,10 @@ def compare(
     spec = _spec(ctx, models, config, set_, data=data, classes=classes, per_class=per_class, split=split,
                  max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed, model_seed=model_seed, out=out,
                  save_models=save_models, quiet=quiet, no_report=no_report, scheduler=scheduler,
-                 target_risk=target_risk, context=context, robustness=robustness)
+                 target_risk=target_risk, context=context, robustness=robustness, seeds=seeds, vary=vary, rope=rope,
+                 n_jobs=n_jobs)
     try:
-        with robustness_progress() if spec.robustness else contextlib.nullcontext() as on_progress:
+        with robustness_progress() if spec.robustness or spec.seeds > 1 else contextlib.nullcontext() as on_progress:
             run_dir = run_compare(spec, events=CliEvents(on_progress), command=command_line(ctx))
     except CompareInterrupted as exc:
         err_console.print(
@@ -201,6 +230,8 @@ def compare(
     record = _print_run(run_dir)
     if record.robustness:
         print_robustness(record.robustness)
+    if record.seeds:
+        _print_comparisons(run_dir)
     _print_predict_hint(record, run_dir)
 
 

@@ -10,6 +10,8 @@ from ._html import _anchor, _text, _when, esc
 from ._reliability import reliability_section
 from ._robustness import robustness_section
 from ._sections import _banners, _comparison_section, _data_section, _grid_section, _model_section, _summary_section
+from ._seeds import SECTION_ID as SEEDS_ID
+from ._seeds import seeds_section
 
 CSS = """
 :root { --fg:#1d2430; --muted:#5b6675; --line:#dde2e8; --accent:#2f5f9e; --bg:#ffffff; --soft:#f5f7fa; }
@@ -86,6 +88,8 @@ def render_report(run: RunFolder) -> str:
         toc.append('<a href="#grid">Grid search</a>')
     if results.get("robustness") is not None:
         toc.append('<a href="#robustness">Robustness</a>')
+    if run.seeds is not None:
+        toc.append(f'<a href="#{SEEDS_ID}">Across runs</a>')
     toc += [f'<a href="#{anchors[n]}">{esc(n)}</a>' for n in names]
     title = f"hwr-eval {results.get('kind', 'run')} report — {_when(results.get('created'))}"
     body = [
@@ -95,6 +99,7 @@ def render_report(run: RunFolder) -> str:
         reliability_section(run),
         _grid_section(run),
         robustness_section(run),
+        seeds_section(run.seeds, run.comparisons) if run.seeds is not None else "",
         *(_model_section(run, name, anchors[name]) for name in names),
     ]
     if not names:

@@ -221,6 +221,9 @@ class RunFolder:
         self.calibrated_probabilities: dict[str, np.ndarray] = {}
         self.per_class: dict[str, pd.DataFrame] = {}
         self.weights: dict[str, np.ndarray] = {}
+        #: ``seeds.csv`` and ``comparisons.csv`` of a run with repeated training (None otherwise).
+        self.seeds: pd.DataFrame | None = None
+        self.comparisons: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r}, kind={self.record.kind!r}, status={self.record.status!r}, models={list(self.record.models)})"

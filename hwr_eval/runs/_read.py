@@ -143,7 +143,34 @@ def open_run(run_dir: str | os.PathLike) -> RunFolder:
             if array.ndim != 3 or array.shape[1:] != (28, 28):
                 raise _fail(run_dir / weights, f"shape {array.shape}, expected (n_classes, 28, 28)")
             run.weights[name] = array
+    if record.seeds is not None:
+        run.seeds, run.comparisons = _repeated_tables(run_dir, record.seeds)
     return run
+
+
+def _repeated_tables(run_dir: Path, section: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``seeds.csv`` (checked like any input of the statistics) and ``comparisons.csv``."""
+    from ..evaluation import SEED_COLUMNS, check_seeds_frame
+
+    files = section.get("files")
+    if not isinstance(files, dict) or not all(isinstance(files.get(k), str) for k in ("seeds", "comparisons")):
+        raise _fail(run_dir / "results.json", "field 'seeds.files' should name the seeds and comparisons tables")
+    tables = []
+    for key in ("seeds", "comparisons"):
+        path = _file(run_dir, files[key], f"{key} table")
+        try:
+            tables.append(pd.read_csv(path, dtype={"model": str, "model_a": str, "model_b": str}, keep_default_na=False,
+                                      na_values=[""]))
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise _fail(path, f"not a readable CSV file ({exc})") from None
+    missing = [c for c in SEED_COLUMNS if c not in tables[0].columns]
+    if missing:
+        raise _fail(run_dir / files["seeds"], f"missing columns {', '.join(missing)}")
+    try:
+        check_seeds_frame(tables[0])
+    except HwrError as exc:
+        raise _fail(run_dir / files["seeds"], str(exc)) from None
+    return tables[0], tables[1]
 
 
 def read_cv_results(run_dir: str | os.PathLike) -> pd.DataFrame:

@@ -185,6 +185,8 @@ class RunRecord:
     mcnemar: dict | None = None
     grid: dict | None = None
     robustness: dict | None = None
+    #: Repeated training runs (``--seeds N``): how many, what varied, and the files with their rows.
+    seeds: dict | None = None
     schema_version: int = SCHEMA_VERSION
     extra: dict = field(default_factory=dict)
 
@@ -230,6 +232,7 @@ class RunRecord:
             mcnemar=f.get("mcnemar", _OPTIONAL_DICT, required=False),
             grid=f.get("grid", _OPTIONAL_DICT, required=False),
             robustness=f.get("robustness", _OPTIONAL_DICT, required=False),
+            seeds=f.get("seeds", _OPTIONAL_DICT, required=False),
             schema_version=version,
             extra={k: v for k, v in f.obj.items() if k not in known and k != "models"},
         )
@@ -242,6 +245,7 @@ class RunRecord:
     def to_json(self) -> dict:
         out = {x.name: getattr(self, x.name) for x in dataclasses.fields(self) if x.name not in ("extra", "models")}
         out["models"] = {name: result.to_json() for name, result in self.models.items()}
-        if out["robustness"] is None:
-            del out["robustness"]  # an optional section: absent unless the suite ran
+        for optional in ("robustness", "seeds"):  # absent unless the suite ran, or runs were repeated
+            if out[optional] is None:
+                del out[optional]
         return json_value({**out, **self.extra})

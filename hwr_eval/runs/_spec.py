@@ -39,7 +39,8 @@ RUN_WIDE_PARAMS = {"max_epochs": "--max-epochs", "device": "--device", "random_s
 #: The command-line option of each spec field, named in errors.
 OPTIONS = {"data_dir": "--data", "classes": "--classes", "per_class": "--per-class", "split": "--split",
            "seed": "--data-seed", "max_epochs": "--max-epochs", "device": "--device", "model_seed": "--model-seed",
-           "target_risk": "--target-risk", "out": "--out", "scheduler": "--scheduler"}
+           "target_risk": "--target-risk", "out": "--out", "scheduler": "--scheduler",
+           "seeds": "--seeds", "vary": "--vary", "rope": "--rope", "n_jobs": "--n-jobs"}
 _SKLEARN_MESSAGE = re.compile(r"The '(?P<name>\w+)' parameter of \w+ must be (?P<rule>.*)\. Got (?P<got>.*) instead\.")
 
 
@@ -138,6 +139,17 @@ class RunSpec:
         comma-separated list (``O,0,Q``) or a string of characters.
     robustness : bool, default=False
         Also score every model under the corruption suite and the rotation sweep.
+    seeds : int, default=1
+        Training runs per model: 1 is one run; N > 1 trains every model N times (model seeds ``seed``,
+        ``seed + 1``, ...) and judges every pair of models across the runs (``seeds.csv``,
+        ``comparisons.csv``). Models the model seed cannot change (kNN) are fitted once per split.
+    vary : {"seed", "split"}, default="seed"
+        What the repeated runs change: the model seed only, or the split too (data seeds ``data.seed + k``).
+    rope : float, default=0.001
+        Region of practical equivalence of the comparisons across runs: accuracy differences within
+        +-0.1 points count as none.
+    n_jobs : int, optional
+        Repeated runs in parallel (joblib; -1: all cores); None runs them one after another.
     n_resamples : int, default=1000
         Bootstrap resamples of each accuracy interval.
     save_models : bool, default=False
@@ -161,6 +173,10 @@ class RunSpec:
     target_risk: float = 0.01
     context: str | tuple[str, ...] | None = None
     robustness: bool = False
+    seeds: int = 1
+    vary: str = "seed"
+    rope: float = 0.001
+    n_jobs: int | None = None
     n_resamples: int = 1000
     save_models: bool = False
     report: bool = True
@@ -174,6 +190,10 @@ class RunSpec:
         "model_seed": [Interval(numbers.Integral, 0, 2**32 - 1, closed="both"), None],
         "target_risk": [Interval(numbers.Real, 0, 1, closed="neither")],
         "robustness": ["boolean"],
+        "seeds": [Interval(numbers.Integral, 1, None, closed="left")],
+        "vary": [StrOptions({"seed", "split"})],
+        "rope": [Interval(numbers.Real, 0, 1, closed="left")],
+        "n_jobs": [Interval(numbers.Integral, -1, None, closed="left"), None],
         "n_resamples": [Interval(numbers.Integral, 1, None, closed="left")],
         "save_models": ["boolean"],
         "report": ["boolean"],
@@ -194,7 +214,7 @@ class RunSpec:
             set_("out", str(self.out))
         if not isinstance(self.data, DataSpec):
             raise HwrError(f"RunSpec.data must be a DataSpec, got {type(self.data).__name__}")
-        for name in ("max_epochs", "model_seed", "n_resamples", "verbose"):
+        for name in ("max_epochs", "model_seed", "n_resamples", "verbose", "seeds", "n_jobs"):
             if isinstance(getattr(self, name), bool):
                 raise HwrError(f"RunSpec.{name} must be an integer, got {getattr(self, name)!r}")
         values = {k: getattr(self, k) for k in self._parameter_constraints}

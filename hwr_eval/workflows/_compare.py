@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import pandas as pd
 from sklearn.base import BaseEstimator
 
 from ..data import Dataset
@@ -15,6 +16,7 @@ from ._configure import build_spec_models, prepare_run, spec_from_call
 from ._dask import dask_client, fit_result, submit_fits
 from ._events import RunEvents, events_from
 from ._interrupt import CompareInterrupted, _CtrlC, _SigintWatch
+from ._repeats import run_repeats
 from ._robustness import robustness_results
 from ._score import score_model, timed_fit
 
@@ -98,6 +100,11 @@ def run_compare(
                 raise _CtrlC
             events.on_model_end(name, score_model(name, model, fit_time, dataset, spec, folder))
             fitted[name] = model
+        if spec.seeds > 1:
+            first = pd.DataFrame([{"model": name, "seed": spec.seed, "split_seed": spec.data.seed,
+                                   "accuracy": r.accuracy, "macro_f1": r.metrics["f1_macro"], "fit_time_s": r.fit_time_s}
+                                  for name, r in folder.record.models.items()])
+            folder.record.seeds = run_repeats(spec, dataset, estimators, first, folder, events, client)
         if spec.robustness:
             folder.record.robustness = robustness_results(fitted, dataset.X_test, dataset.y_test, folder,
                                                           seed=spec.seed, on_progress=events.on_progress)

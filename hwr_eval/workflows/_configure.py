@@ -149,6 +149,8 @@ def run_settings(spec: RunSpec, dataset: Dataset) -> dict:
         "target_risk": spec.target_risk,
         "context": list(spec.context) if isinstance(spec.context, tuple) else spec.context,
         "robustness": spec.robustness,
+        "seeds": spec.seeds,
+        "vary": spec.vary,
         "n_resamples": spec.n_resamples,
     }
 

@@ -30,8 +30,9 @@ def robustness_results(
     on_progress: Progress | None = None,
 ) -> dict:
     """Evaluate ``models`` on the suite, write ``robustness.csv`` into the folder; return the ``robustness`` record."""
+    progress = None if on_progress is None else lambda done, total, label: on_progress(done, total, f"robustness: {label}")
     frame = evaluate_robustness(models, X, y, corruptions=corruptions, severities=severities, angles=angles,
-                                random_state=seed, on_progress=on_progress)
+                                random_state=seed, on_progress=progress)
     folder.write_table(ROBUSTNESS_FILE, frame)
     return json_value(robustness_record(frame, seed, ROBUSTNESS_FILE))
 

@@ -1,0 +1,88 @@
+"""compare with repeated training runs: seeds.csv, comparisons.csv, the record, Ctrl-C keeps finished runs."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from hwr_eval.evaluation import comparisons_table
+from hwr_eval.runs import DataSpec, RunSpec, open_run
+from hwr_eval.workflows import CompareInterrupted, run_compare
+
+
+class SeededGuess(ClassifierMixin, BaseEstimator):
+    """Predicts a seeded random class for a seeded fraction of images, else the nearest neighbour's:
+    its accuracy depends on ``random_state``, like a network's."""
+
+    def __init__(self, random_state=0, interrupt_at=None):
+        self.random_state = random_state
+        self.interrupt_at = interrupt_at
+
+    def fit(self, X, y):
+        if self.interrupt_at is not None and self.random_state == self.interrupt_at:
+            raise KeyboardInterrupt
+        self.knn_ = KNeighborsClassifier(1).fit(X, y)
+        self.classes_ = self.knn_.classes_
+        return self
+
+    def predict(self, X):
+        rng = np.random.default_rng(self.random_state)
+        pred = self.knn_.predict(X)
+        noisy = rng.random(len(X)) < 0.2 + 0.1 * rng.random()
+        pred[noisy] = rng.choice(self.classes_, size=int(noisy.sum()))
+        return pred
+
+    def predict_proba(self, X):
+        pred = self.predict(X)
+        return (pred[:, None] == self.classes_[None, :]).astype(float)
+
+
+def test_every_model_is_trained_per_seed_except_those_the_seed_cannot_change(small_synthetic, tmp_path):
+    models = {"knn": KNeighborsClassifier(3), "guess": SeededGuess(), "logreg": LogisticRegression(max_iter=300)}
+    run = open_run(run_compare(models, small_synthetic, tmp_path / "run", seeds=4, model_seed=10, report=True))
+    seeds = run.seeds
+    assert seeds.groupby("model").size().to_dict() == {"guess": 4, "knn": 1, "logreg": 1}
+    assert sorted(seeds.loc[seeds["model"] == "guess", "seed"]) == [10, 11, 12, 13]
+    assert set(seeds["split_seed"]) == {small_synthetic.provenance["seed"]}
+    assert run.record.seeds["fitted_once"] == ["knn", "logreg"]
+    # The first seed's row is the run's own model, scored as everywhere else in the record.
+    first = seeds[(seeds["model"] == "guess") & (seeds["seed"] == 10)].iloc[0]
+    assert first["accuracy"] == pytest.approx(run.record.models["guess"].accuracy)
+    # The seeded accuracies differ, and each one is that seed's own model's.
+    y = np.asarray(small_synthetic.y_test).astype(str)
+    for row in seeds[seeds["model"] == "guess"].itertuples():
+        model = SeededGuess(random_state=row.seed).fit(small_synthetic.X_train, small_synthetic.y_train)
+        assert row.accuracy == pytest.approx(np.mean(model.predict(small_synthetic.X_test) == y))
+    assert seeds.loc[seeds["model"] == "guess", "accuracy"].nunique() > 1
+    expected = comparisons_table(seeds, rope=0.001, design="seeds")
+    pd.testing.assert_frame_equal(run.comparisons[expected.columns[:9]], expected[expected.columns[:9]],
+                                  check_dtype=False)
+    assert 'id="seeds"' in (run.path / "report.html").read_text()
+
+
+def test_a_model_compared_with_itself_is_practically_equivalent(small_synthetic, tmp_path):
+    run = open_run(run_compare({"a": SeededGuess(), "b": SeededGuess()}, small_synthetic, tmp_path / "run", seeds=3,
+                               report=False))
+    assert list(run.comparisons["verdict"]) == ["practically equivalent"]
+    assert run.comparisons["mean_diff"].iloc[0] == 0
+
+
+def test_vary_split_redraws_the_split_for_every_run(small_synthetic, tmp_path, synthetic_env):
+    spec = RunSpec(models={"knn": KNeighborsClassifier(3), "guess": SeededGuess()}, data=DataSpec(per_class=30, seed=5),
+                   seeds=3, vary="split", report=False)
+    run = open_run(run_compare(spec, out_dir=tmp_path / "split"))
+    seeds = run.seeds
+    assert sorted(seeds.loc[seeds["model"] == "knn", "split_seed"]) == [5, 6, 7]  # knn too: the data changed
+    assert run.record.seeds["design"] == "split" and 0 < run.record.seeds["test_fraction"] < 0.2
+    assert set(run.comparisons["design"]) == {"split"}
+
+
+def test_ctrl_c_keeps_the_finished_runs(small_synthetic, tmp_path):
+    models = {"guess": SeededGuess(interrupt_at=2)}
+    with pytest.raises(CompareInterrupted):
+        run_compare(models, small_synthetic, tmp_path / "run", seeds=4, report=False)
+    kept = pd.read_csv(tmp_path / "run" / "seeds.csv")
+    assert list(kept["seed"]) == [0, 1]  # the run's own model and the first repeat
+    assert open_run(tmp_path / "run").record.status == "incomplete"
