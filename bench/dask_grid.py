@@ -95,7 +95,7 @@ def main(argv=None) -> dict:
     import torch
 
     from hwr_eval.data import load_dataset
-    from hwr_eval.evaluation import environment
+    from hwr_eval.runs import environment
     from hwr_eval.io import atomic_write_text
     from hwr_eval.workflows import dask_client
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 import hwr_eval
-from hwr_eval.evaluation import environment
+from hwr_eval.runs import environment
 from hwr_eval.io import atomic_write_text
 from hwr_eval.runs import read_record
 from hwr_eval.workflows import run_compare

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 import hwr_eval
-from hwr_eval.evaluation import environment
+from hwr_eval.runs import environment
 from hwr_eval.evaluation._robustness import corruption_suite, robustness_record
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models import Augment

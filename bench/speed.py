@@ -32,7 +32,7 @@ from skorch import NeuralNetClassifier
 
 import hwr_eval
 from hwr_eval import PixelScaler, make_model
-from hwr_eval.evaluation import environment
+from hwr_eval.runs import environment
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models import CNN
 from hwr_eval.runs import read_record

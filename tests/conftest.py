@@ -123,6 +123,17 @@ def _check_run_folder(run_dir, dataset=None) -> dict:
     return results
 
 
+def minimal_run_record(name, selective):
+    """The smallest valid run record with one model whose abstention setting is ``selective``."""
+    from hwr_eval.runs import ModelResult, RunRecord
+
+    metrics = {"accuracy": 0.9, "accuracy_ci95": [0.8, 0.95], "balanced_accuracy": 0.9, "f1_macro": 0.9}
+    result = ModelResult(params={}, n_parameters=1, fit_time_s=1.0, predict_time_s=0.1, metrics=metrics, per_class=[],
+                         confusion_matrix=[[1, 0], [0, 1]], top_confusions=[], history=None, files={}, selective=selective)
+    return RunRecord(kind="compare", status="complete", created="2026-12-06T00:00:00+00:00", command=None, settings={},
+                     environment={}, data={"classes": ["0", "1"], "counts": {}}, models={name: result}).to_json()
+
+
 @pytest.fixture
 def check_run_folder():
     """``check(run_dir, dataset=None) -> results``: assert the run folder is complete and self-consistent."""

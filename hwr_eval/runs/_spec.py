@@ -18,6 +18,7 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import (
+    HasMethods,
     Interval,
     InvalidParameterError,
     StrOptions,
@@ -158,8 +159,8 @@ class RunSpec:
         Build ``report.html`` when the run ends.
     out : str, optional
         The new run folder; None: ``reports/<kind>-<timestamp>``.
-    scheduler : str, optional
-        Fit on a Dask cluster: ``local:N`` or a scheduler address (``tcp://host:8786``).
+    scheduler : str or distributed.Client, optional
+        Fit on a Dask cluster: ``local:N``, a scheduler address (``tcp://host:8786``) or a client.
     verbose : int, default=0
         1 prints one line per epoch of the PyTorch models.
     """
@@ -181,7 +182,7 @@ class RunSpec:
     save_models: bool = False
     report: bool = True
     out: str | None = None
-    scheduler: str | None = None
+    scheduler: Any = None
     verbose: int = 0
 
     _parameter_constraints = {
@@ -198,7 +199,7 @@ class RunSpec:
         "save_models": ["boolean"],
         "report": ["boolean"],
         "out": [str, None],
-        "scheduler": [str, None],
+        "scheduler": [str, HasMethods(["submit", "scatter"]), None],  # an address, or a distributed.Client
         "verbose": [Interval(numbers.Integral, 0, None, closed="left")],
     }
 
@@ -271,6 +272,8 @@ class RunSpec:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("models", "data")}
         out["context"] = list(self.context) if isinstance(self.context, tuple) else self.context
         out["params"] = {m: dict(p) for m, p in self.params.items()}
+        if self.scheduler is not None and not isinstance(self.scheduler, str):
+            out["scheduler"] = repr(self.scheduler)  # a client object: recorded, not rebuildable
         return {"models": models, "data": dataclasses.asdict(self.data), **out}
 
     @classmethod

@@ -121,6 +121,8 @@ def spec_from_call(kind: str, spec, out_dir, options: dict) -> RunSpec:
     fields = {f.name for f in dataclasses.fields(RunSpec)} - {"models", "out"}
     values = {}
     for key, value in options.items():
+        if value is None:
+            continue  # the spec's default
         name = _RENAMED.get(key, key)
         if name not in fields:
             close = difflib.get_close_matches(key, [*fields, *_RENAMED], n=1)

@@ -69,8 +69,8 @@ def score_model(name: str, model: BaseEstimator, fit_time: float, dataset: Datas
                 folder: RunFolder) -> ModelResult:
     """Score a fitted model on the test split and record it in ``folder``; return its result.
 
-    Test metrics with a bootstrap interval (seeded by the data seed: the interval is about the test
-    images), then abstention, calibration and context, each fitted on the validation split only.
+    Test metrics with a bootstrap interval (seeded by the models' seed), then abstention, calibration
+    and context, each fitted on the validation split only.
     """
     # Imported here: reading run folders (the report) must not load torch.
     from ..models import n_parameters, training_history, weight_maps
@@ -83,7 +83,7 @@ def score_model(name: str, model: BaseEstimator, fit_time: float, dataset: Datas
         model, dataset.X_val, dataset.y_val, dataset.y_test, y_pred, proba, dataset.X_test,
         dataset.classes, target_risk=spec.target_risk, context=spec.context)
     scores = evaluate(dataset.y_test, y_pred, proba, list(dataset.classes), n_resamples=spec.n_resamples,
-                      seed=spec.data.seed)
+                      seed=spec.seed)
     files = {
         "probabilities": folder.write_array("probabilities", name, proba),
         "per_class": folder.write_table(f"per_class/{name}.csv", pd.DataFrame(scores["per_class"])),

@@ -15,6 +15,7 @@ from hwr_eval.data import MAX_PIXELS, render_scan, save_scan
 from hwr_eval.models import make_model
 from hwr_eval.runs import read_record
 from hwr_eval.workflows import predict_images
+from tests.conftest import minimal_run_record
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +78,7 @@ def test_context_and_threshold(invoke, saved, tmp_path):
 
 def test_abstain_uses_the_threshold_stored_in_the_run_folder(invoke, one_line_error, saved):
     results = saved["root"] / "run" / "results.json"
-    original = results.read_text()
-    record = read_record(results.parent).to_json()
-    record["models"]["logreg"]["selective"] = {"available": False, "note": "no validation images"}
+    record = minimal_run_record("logreg", {"available": False, "note": "no validation images"})
     results.write_text(json.dumps(record))
     error = one_line_error(invoke("predict", "--model", saved["model"], saved["line"], "--abstain"))
     assert "no abstention threshold stored for model 'logreg'" in error
@@ -92,7 +91,7 @@ def test_abstain_uses_the_threshold_stored_in_the_run_folder(invoke, one_line_er
     results.write_text(json.dumps({"models": {"logreg": {"selective": {"threshold": 0.5}}}}))  # not a run record
     error = one_line_error(invoke("predict", "--model", saved["model"], saved["line"], "--abstain"))
     assert "results.json: missing field 'schema_version'" in error
-    results.write_text(original)
+    results.unlink()
 
 
 def _truncated_png(path):
@@ -144,7 +143,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(invoke, one_line_error,
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
     expected = {"missing": "no such file", "not-image": "not an image", "truncated": "truncated",
                 "blank": "no ink found", "huge": "over the limit", "not-a-model": "not a hwr-eval model",
-                "context": "not trained on", "bad-out": "unknown output format", "both-thresholds": "not both",
+                "context": "none of the model's classes are letters", "bad-out": "unknown output format", "both-thresholds": "not both",
                 "threshold-range": "between 0 and 1"}[case]
     assert expected in error
 

@@ -10,7 +10,7 @@ import pytest
 
 from hwr_eval.cli._options import parse_grid, parse_sets, parse_value
 from hwr_eval.errors import HwrError
-from hwr_eval.runs import read_record
+from hwr_eval.runs import open_run, read_record
 
 SMALL = ["--per-class", "30", "--max-epochs", "1"]
 
@@ -76,7 +76,7 @@ def test_compare_on_real_digits(invoke, real_data_dir, tmp_path, monkeypatch, ch
     assert results["data"]["synthetic"] is False and results["data"]["classes"] == list("0123456789")
     assert results["settings"]["classes"] == "digits"
     assert all(s["sha256"] for s in results["data"]["sources"])
-    preds = pd.read_csv(out / "predictions.csv", dtype=str)
+    preds = open_run(out).predictions.assign(y_true=open_run(out).y_test)
     # Real digits are easy: an honest, robust bar far above chance (10 %).
     assert np.mean(preds["logreg"] == preds["y_true"]) > 0.5
 
@@ -90,8 +90,8 @@ def test_compare_on_real_digits(invoke, real_data_dir, tmp_path, monkeypatch, ch
         (["--models", "logreg", "--set", "logreg.no_such_param=1"], "no_such_param"),
         (["--models", "knn", "--per-class", "3"], "per-class"),
         (["--models", "knn", "--data", "/no/such/folder"], "/no/such/folder"),
-        (["--models", "knn", "--target-risk", "1.5"], "target risk must be between 0 and 1"),
-        (["--models", "knn", "--target-risk", "0"], "target risk must be between 0 and 1"),
+        (["--models", "knn", "--target-risk", "1.5"], "--target-risk"),
+        (["--models", "knn", "--target-risk", "0"], "--target-risk"),
         (["--models", "knn", "--context", "O,?"], "context classes '?' are not among the classes"),
         (["--models", "knn", "--classes", "digits", "--context", "letters"], "none of the model's classes are letters"),
         (["--models", "modern_cnn", "--set", "modern_cnn.lr_schedule=step"], "unknown lr_schedule 'step'"),
@@ -179,9 +179,9 @@ def test_bad_scoring_and_n_jobs_fail_before_loading_data(invoke, one_line_error,
 
 
 def test_cv_ctrl_c_exits_130_without_a_table(invoke, swallows_ctrl_c, synthetic_env, tmp_path, monkeypatch):
-    import hwr_eval.workflows._cv as compare
+    import hwr_eval.workflows._configure as configure
 
-    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {m: swallows_ctrl_c() for m in models})
+    monkeypatch.setattr(configure, "build_models", lambda models, **kw: {m: swallows_ctrl_c() for m in models})
     csv = tmp_path / "cv.csv"
     result = invoke("cv", "--models", "knn", "--folds", "2", *SMALL, "--out", csv)
     assert result.exit_code == 130, result.output
@@ -210,5 +210,5 @@ def test_cv_command(invoke, one_line_error, synthetic_env, tmp_path):
 
 def test_zero_epochs_is_a_one_line_error(invoke, one_line_error, synthetic_env, tmp_path):
     line = one_line_error(invoke("compare", "--models", "cnn", "--max-epochs", "0", "--out", tmp_path / "run"))
-    assert "max_epochs must be a positive integer, got 0" in line
+    assert "RunSpec.max_epochs (--max-epochs) must be an int in the range [1, inf) or None; got 0" in line
     assert not (tmp_path / "run").exists()

@@ -24,7 +24,7 @@ from hwr_eval import HwrError
 from hwr_eval.cli import app
 from hwr_eval.report import build_report
 from hwr_eval.report._sections import WEAK_F1_MARGIN
-from hwr_eval.runs import read_record
+from hwr_eval.runs import open_run, read_record
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("knn", "linear", "cnn")
@@ -174,7 +174,7 @@ def test_weak_classes_are_highlighted(report):
 
 def test_misclassified_gallery_counts_the_errors(report):
     run_dir, _, text = report
-    predictions = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    predictions = open_run(run_dir).predictions.assign(y_true=open_run(run_dir).y_test)
     for model in MODELS:
         n_wrong = int((predictions[model] != predictions["y_true"]).sum())
         assert f"{min(n_wrong, 40)} of {n_wrong} misclassified test images" in text
@@ -234,7 +234,7 @@ def test_report_of_model_without_probabilities(make_run_dir, tmp_path, monkeypat
 
     monkeypatch.setattr(plots, "plot_image_gallery", spy)
     text = build_report(run_dir).read_text(encoding="utf-8")
-    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    preds = open_run(run_dir).predictions.assign(y_true=open_run(run_dir).y_test)
     X_test = np.load(run_dir / "test_set.npz")["X"]
     wrong = np.flatnonzero(preds["knn"] != preds["y_true"])[:40]
     X, captions = galleries["knn"]
@@ -444,7 +444,7 @@ def test_reliability_section_draws_the_test_curves_and_least_sure_images(make_ru
     monkeypatch.setattr(plots, "plot_image_gallery", spy_gallery)
     build_report(run_dir)
     results = read_record(run_dir).to_json()
-    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    preds = open_run(run_dir).predictions.assign(y_true=open_run(run_dir).y_test)
     X_test = np.load(run_dir / "test_set.npz")["X"]
     assert drawn["target"] == 0.05
     for name in ("knn", "cnn"):

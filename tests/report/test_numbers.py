@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
@@ -19,7 +18,7 @@ from hwr_eval.data import Dataset
 from hwr_eval.models import PixelScaler
 from hwr_eval.report import _plots as plots
 from hwr_eval.report import build_report
-from hwr_eval.runs import read_record
+from hwr_eval.runs import open_run, read_record
 from hwr_eval.workflows import run_compare
 
 
@@ -102,7 +101,7 @@ def test_mcnemar_heatmap_is_drawn_from_the_p_values(reported):
 def test_misclassified_gallery_shows_most_confident_mistakes_first(reported):
     run_dir, results, text, calls = reported
     test = np.load(run_dir / "test_set.npz")
-    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    preds = open_run(run_dir).predictions.assign(y_true=open_run(run_dir).y_test)
     classes = results["data"]["classes"]
     for name, entry in results["models"].items():
         proba = np.load(run_dir / entry["files"]["probabilities"])

@@ -16,7 +16,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from hwr_eval.errors import HwrError
 from hwr_eval.evaluation import mcnemar_matrix
 from hwr_eval.models import make_model
-from hwr_eval.runs import read_record
+from hwr_eval.runs import MARKER, SCHEMA_VERSION, open_run, read_record
 from hwr_eval.workflows import CompareInterrupted, run_compare, run_cv, run_grid
 
 
@@ -52,7 +52,7 @@ def test_compare_writes_the_run_folder(small_synthetic, tmp_path, check_run_fold
     assert weights.shape == (len(small_synthetic.classes), 28, 28)
     assert models["knn"]["files"]["weights"] is None
     # Saved models reproduce the saved predictions.
-    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    preds = open_run(run_dir).predictions.assign(y_true=open_run(run_dir).y_test)
     for name in models:
         model = joblib.load(run_dir / models[name]["files"]["model"])
         assert list(model.predict(small_synthetic.X_test)) == list(preds[name])
@@ -76,7 +76,7 @@ def test_compare_abstention_threshold_comes_from_validation(small_synthetic, tmp
     run_dir = run_compare(models, small_synthetic, tmp_path / "run", n_resamples=50, target_risk=0.2,
                           context="digits", save_models=True)
     results = read_record(run_dir).to_json()
-    assert results["schema_version"] == 2 and results["settings"]["target_risk"] == 0.2
+    assert results["schema_version"] == SCHEMA_VERSION and results["settings"]["target_risk"] == 0.2
     sel = results["models"]["knn"]["selective"]
     assert sel["target_risk"] == 0.2 and sel["calibrated"] and sel["temperature"] > 0
     # Recompute the threshold from the validation split with the saved model and scikit-learn's scaling.
@@ -88,7 +88,7 @@ def test_compare_abstention_threshold_comes_from_validation(small_synthetic, tmp
     assert sel["threshold"] == pytest.approx(select_threshold(val_right, val_scores, 0.2))
     # The test figures are that threshold applied to the saved calibrated test probabilities.
     cal = np.load(run_dir / results["models"]["knn"]["files"]["calibrated_probabilities"])
-    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
+    preds = open_run(run_dir).predictions.assign(y_true=open_run(run_dir).y_test)
     expected = apply_threshold(preds["knn"] == preds["y_true"], confidence_scores(cal), sel["threshold"])
     assert sel["test"] == pytest.approx(expected)
     restricted = results["models"]["knn"]["context"]["restricted"]
@@ -102,7 +102,7 @@ def test_compare_abstention_threshold_comes_from_validation(small_synthetic, tmp
 
 
 def test_compare_bad_target_risk_fails_before_training(small_synthetic, tmp_path):
-    with pytest.raises(HwrError, match="target risk must be between 0 and 1"):
+    with pytest.raises(HwrError, match="--target-risk"):
         run_compare(["knn"], small_synthetic, tmp_path / "run", target_risk=1.0)
     assert not (tmp_path / "run").exists()
 
@@ -122,7 +122,7 @@ def test_ctrl_c_keeps_finished_models(small_synthetic, tmp_path, check_run_folde
     assert info.value.run_dir == out and info.value.finished == ["knn"]
     results = check_run_folder(out, small_synthetic)
     assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
-    assert not any(p.name.startswith(".") for p in out.rglob("*"))  # no temporary files left
+    assert not any(p.name.startswith(".") and p.name != MARKER for p in out.rglob("*"))  # no temporary files left
     assert (out / "report.html").exists()
 
 
@@ -138,25 +138,19 @@ def test_ctrl_c_swallowed_by_the_model_still_stops(swallows_ctrl_c, catches, sma
 
 
 @pytest.mark.parametrize("catches", [KeyboardInterrupt, BaseException])
-def test_ctrl_c_during_grid_search_stops_it(swallows_ctrl_c, catches, small_synthetic, tmp_path, monkeypatch):
-    import hwr_eval.workflows._grid as compare
-
-    monkeypatch.setattr(compare, "build_models", lambda names, **kw: {names[0]: swallows_ctrl_c(catches=catches)})
+def test_ctrl_c_during_grid_search_stops_it(swallows_ctrl_c, catches, small_synthetic, tmp_path):
     out = tmp_path / "grid"
     with pytest.raises(KeyboardInterrupt):
-        run_grid("net", {"k": [1, 2, 3]}, small_synthetic, out, cv=2)
+        run_grid({"net": swallows_ctrl_c(catches=catches)}, {"k": [1, 2, 3]}, small_synthetic, out, cv=2)
     assert not out.exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 @pytest.mark.parametrize("catches", [KeyboardInterrupt, BaseException])
-def test_ctrl_c_during_cv_stops_it(swallows_ctrl_c, catches, small_synthetic, monkeypatch):
-    import hwr_eval.workflows._cv as compare
-
-    monkeypatch.setattr(compare, "build_models", lambda models, **kw: {"net": swallows_ctrl_c(catches=catches)})
+def test_ctrl_c_during_cv_stops_it(swallows_ctrl_c, catches, small_synthetic):
     # Without the guard the swallowed Ctrl-C would go unnoticed and a mean over cut-short folds returned.
     with pytest.raises(KeyboardInterrupt):
-        run_cv(["net"], small_synthetic, folds=2)
+        run_cv({"net": swallows_ctrl_c(catches=catches)}, small_synthetic, folds=2)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
@@ -200,23 +194,18 @@ def test_compare_records_the_fit_time_and_runs_off_the_main_thread(small_synthet
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_compare_hands_on_its_settings_and_records_its_command(small_synthetic, tmp_path, monkeypatch):
-    import hwr_eval.workflows._compare as compare_module
-
-    built = []
-    real = compare_module.build_models
-
-    def build(models, **settings):
-        built.append((list(models), settings))
-        return real(models, **settings)
-
-    monkeypatch.setattr(compare_module, "build_models", build)
-    run_dir = run_compare(("knn", "logreg"), small_synthetic, tmp_path / "run", max_epochs=2, device="cpu", seed=4,
-                          n_resamples=20, report=False)
-    assert built == [(["knn", "logreg"], {"overrides": None, "max_epochs": 2, "device": "cpu", "seed": 4, "verbose": 0})]
+def test_compare_hands_on_its_settings_and_records_its_command(small_synthetic, tmp_path):
+    run_dir = run_compare(("knn", "logreg", "linear"), small_synthetic, tmp_path / "run", max_epochs=2, device="cpu",
+                          seed=4, overrides={"logreg": {"C": 0.5}}, n_resamples=20, report=False)
     results = read_record(run_dir).to_json()
-    assert results["command"] == "hwr_eval.run_compare(models=['knn', 'logreg'], max_epochs=2, device='cpu', seed=4)"
-    assert results["settings"]["device"] == "cpu" and results["settings"]["models"] == ["knn", "logreg"]
+    assert results["command"] == ("hwr_eval.run_compare(models=['knn', 'logreg', 'linear'], params={'logreg': {'C': 0.5}}, "
+                                  "max_epochs=2, device='cpu', model_seed=4, n_resamples=20, report=False)")
+    assert results["settings"]["device"] == "cpu" and results["settings"]["models"] == ["knn", "logreg", "linear"]
+    params = {name: model["params"] for name, model in results["models"].items()}
+    assert (params["logreg"]["C"], params["logreg"]["random_state"]) == (0.5, 4)
+    assert (params["linear"]["max_epochs"], params["linear"]["device"], params["linear"]["random_state"]) == (2, "cpu", 4)
+    assert "random_state" not in params["knn"]  # kNN has no seed to set
+    assert results["spec"]["model_seed"] == 4 and results["spec"]["data"]["seed"] == small_synthetic.provenance["seed"]
 
 
 def test_compare_scores_the_fitted_models_on_corrupted_test_images(small_synthetic, tmp_path):

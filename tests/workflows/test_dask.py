@@ -30,7 +30,7 @@ distributed = pytest.importorskip("distributed")
 # The stand-in estimators below travel to the workers by value: the workers need not import this file.
 import cloudpickle  # noqa: E402
 
-from hwr_eval.runs import read_record  # noqa: E402
+from hwr_eval.runs import open_run, read_record  # noqa: E402
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -146,7 +146,7 @@ def test_compare_on_dask_matches_local_and_models_come_back_usable(dask_cluster,
     # The net trained on a worker predicts here, and pickles, with its device still "auto".
     net = joblib.load(on_dask / "models" / "mlp.joblib")
     assert net.get_params()["clf__device"] == "auto"
-    predictions = pd.read_csv(on_dask / "predictions.csv", dtype=str, keep_default_na=False)
+    predictions = open_run(on_dask).predictions
     assert list(net.predict(small_synthetic.X_test).astype(str)) == list(predictions["mlp"])
     again = pickle.loads(pickle.dumps(net))
     assert np.array_equal(again.predict_proba(small_synthetic.X_test), net.predict_proba(small_synthetic.X_test))

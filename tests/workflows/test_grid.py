@@ -17,29 +17,24 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from hwr_eval.errors import HwrError
 from hwr_eval.evaluation import bootstrap_accuracy_ci
 from hwr_eval.models import make_model
-from hwr_eval.runs import read_record
+from hwr_eval.runs import open_run, read_record
 from hwr_eval.workflows import run_grid
 
 
 def _saved_predictions(run_dir, name):
-    return pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)[name].to_numpy()
+    return open_run(run_dir).predictions[name].to_numpy()
 
 
 def test_grid_hands_on_its_settings_and_records_them(small_synthetic, tmp_path, monkeypatch):
     import hwr_eval.workflows._grid as grid_module
 
-    built, searches = [], []
-    real_build, real_search = grid_module.build_models, grid_module.GridSearchCV
-
-    def build(models, **settings):
-        built.append((models, settings))
-        return real_build(models, **settings)
+    searches = []
+    real_search = grid_module.GridSearchCV
 
     def search(*args, **kwargs):
         searches.append(kwargs)
         return real_search(*args, **kwargs)
 
-    monkeypatch.setattr(grid_module, "build_models", build)
     monkeypatch.setattr(grid_module, "GridSearchCV", search)
     start = time.perf_counter()
     run_dir = run_grid("knn", {"n_neighbors": [1, 3]}, small_synthetic, tmp_path / "run", cv=2, n_jobs=1,
@@ -47,8 +42,6 @@ def test_grid_hands_on_its_settings_and_records_them(small_synthetic, tmp_path, 
                        save_models=True, n_resamples=30, report=False)
     elapsed = time.perf_counter() - start
     assert run_dir == tmp_path / "run"
-    assert built == [(["knn"], {"overrides": {"knn": {"weights": "distance"}}, "max_epochs": 2, "device": "cpu",
-                                "seed": 5, "verbose": 0})]
     (kwargs,) = searches
     assert {k: kwargs[k] for k in ("scoring", "n_jobs", "refit", "verbose", "error_score")} == {
         "scoring": "f1_macro", "n_jobs": 1, "refit": False, "verbose": 0, "error_score": "raise"}
@@ -117,10 +110,7 @@ class _Broken(ClassifierMixin, BaseEstimator):
         raise RuntimeError("broken model")
 
 
-def test_a_failing_fit_raises_and_leaves_no_folder(small_synthetic, tmp_path, monkeypatch):
-    import hwr_eval.workflows._grid as grid_module
-
-    monkeypatch.setattr(grid_module, "build_models", lambda names, **kw: {names[0]: _Broken()})
+def test_a_failing_fit_raises_and_leaves_no_folder(small_synthetic, tmp_path):
     with pytest.raises(RuntimeError, match="broken model"):  # not a NaN score for the candidate
-        run_grid("broken", {"k": [1, 2]}, small_synthetic, tmp_path / "run", cv=2)
+        run_grid({"broken": _Broken()}, {"k": [1, 2]}, small_synthetic, tmp_path / "run", cv=2)
     assert not (tmp_path / "run").exists()

@@ -18,6 +18,7 @@ from hwr_eval.workflows import (
     predict_images,
     stored_selective,
 )
+from tests.conftest import minimal_run_record
 
 
 @pytest.fixture(scope="module")
@@ -130,10 +131,14 @@ def test_stored_selective_setting_is_read_from_the_run_folder(tmp_path):
     with pytest.raises(HwrError, match="no run folder|results.json"):
         stored_selective(tmp_path / "elsewhere.joblib")
     (run / "results.json").write_text(json.dumps({"models": {"cnn": {"metrics": {}}}}))
+    with pytest.raises(HwrError, match="results.json: missing field 'schema_version'"):  # not a run record
+        stored_selective(model_path)
+    record = minimal_run_record("cnn", None)
+    (run / "results.json").write_text(json.dumps(record))
     with pytest.raises(HwrError, match="no abstention threshold stored for model 'cnn'"):
         stored_selective(model_path)
     setting = {"target_risk": 0.01, "threshold": 0.93, "temperature": 1.4, "calibrated": True}
-    (run / "results.json").write_text(json.dumps({"models": {"cnn": {"selective": setting}}}))
+    (run / "results.json").write_text(json.dumps(minimal_run_record("cnn", setting)))
     assert stored_selective(model_path) == setting
 
 

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from hwr_eval.data import Dataset
 from hwr_eval.errors import HwrError
 from hwr_eval.models import CascadeClassifier
-from hwr_eval.runs import read_record
+from hwr_eval.runs import open_run, read_record
 from hwr_eval.workflows import run_compare, run_cv, run_grid
 
 SPLIT_CODE = {"train": 1, "validation": 2, "test": 3}
@@ -119,8 +119,7 @@ def _predicted_rows(key):
 
 
 def _saved_predictions(run_dir, name):
-    preds = pd.read_csv(run_dir / "predictions.csv", dtype=str, keep_default_na=False)
-    return preds[name].tolist()
+    return open_run(run_dir).predictions[name].tolist()
 
 
 def test_compare_fits_on_train_stops_on_validation_and_scores_on_test(tagged, tmp_path):
@@ -138,11 +137,9 @@ def test_compare_fits_on_train_stops_on_validation_and_scores_on_test(tagged, tm
     assert 0 < expected < 1 and results["models"]["spy"]["metrics"]["accuracy"] == pytest.approx(expected)
 
 
-def test_grid_searches_on_train_folds_and_refits_with_the_validation_split(tagged, tmp_path, monkeypatch):
-    import hwr_eval.workflows._grid as grid_module
-
-    monkeypatch.setattr(grid_module, "build_models", lambda names, **kw: {names[0]: Spy("grid")})
-    run_dir = run_grid("spy", {"skill": [0.3, 0.8]}, tagged, tmp_path / "grid", cv=3, n_resamples=20, report=False)
+def test_grid_searches_on_train_folds_and_refits_with_the_validation_split(tagged, tmp_path):
+    run_dir = run_grid({"spy": Spy("grid")}, {"skill": [0.3, 0.8]}, tagged, tmp_path / "grid", cv=3, n_resamples=20,
+                       report=False)
     fits = _fits("grid")
     train, val, test = (set(rows_of(tagged, s)) for s in ("train", "validation", "test"))
     search, refit = fits[:-1], fits[-1]
@@ -165,11 +162,8 @@ def test_grid_searches_on_train_folds_and_refits_with_the_validation_split(tagge
     assert results["grid"]["best_score"] == pytest.approx(np.mean(fold_scores))
 
 
-def test_cv_folds_cover_train_and_validation_and_never_touch_test(tagged, monkeypatch):
-    import hwr_eval.workflows._cv as cv_module
-
-    monkeypatch.setattr(cv_module, "build_models", lambda models, **kw: {"spy": Spy("cv", skill=0.5)})
-    frame = run_cv(["spy"], tagged, folds=3, seed=0)
+def test_cv_folds_cover_train_and_validation_and_never_touch_test(tagged):
+    frame = run_cv({"spy": Spy("cv", skill=0.5)}, tagged, folds=3, seed=0)
     fits = _fits("cv")
     pool = set(rows_of(tagged, "train")) | set(rows_of(tagged, "validation"))
     test = set(rows_of(tagged, "test"))
@@ -204,28 +198,28 @@ def test_cascade_main_gets_the_validation_split_and_sub_model_its_pair_rows(tagg
     assert not _predicted_rows("sub") & set(rows_of(tagged, "train"))
 
 
-def test_cv_passes_the_run_settings_and_checks_the_fold_count(tagged, monkeypatch):
-    import hwr_eval.workflows._cv as cv_module
+def test_cv_uses_the_spec_and_checks_the_fold_count(tagged):
+    from sklearn.model_selection import StratifiedKFold
 
-    seen = []
+    from hwr_eval.runs import RunSpec
 
-    def build(models, **settings):
-        seen.append(settings)
-        return {"spy": Spy("cv")}
-
-    monkeypatch.setattr(cv_module, "build_models", build)
-    run_cv(["spy"], tagged)
+    run_cv({"spy": Spy("cv")}, tagged)
     assert len(_fits("cv")) == 5  # default: 5 folds
-    run_cv(["spy"], tagged, folds=2, max_epochs=3, device="cpu", seed=7, overrides={"spy": {"skill": 0.5}})
-    assert seen == [{"overrides": None, "max_epochs": None, "device": None, "seed": 0, "verbose": 0},
-                    {"overrides": {"spy": {"skill": 0.5}}, "max_epochs": 3, "device": "cpu", "seed": 7, "verbose": 0}]
+    LOG.clear()
+    frame = run_cv(RunSpec(models={"spy": Spy("cv")}, params={"spy": {"skill": 0.5}}, model_seed=7), tagged, folds=2)
+    X = np.concatenate([tagged.X_train, tagged.X_val])
+    y = np.concatenate([tagged.y_train, tagged.y_val])
+    # The folds are the model seed's, and the override reached the model.
+    expected = [sorted(tags(X[train])) for train, _ in StratifiedKFold(2, shuffle=True, random_state=7).split(X, y)]
+    assert sorted(sorted(f["X"]) for f in _fits("cv")) == sorted(expected)
+    assert all(f["skill"] == 0.5 for f in _fits("cv")) and frame.index.tolist() == ["spy"]
     # The rarest class has 12 + 6 images in train and validation: 18 folds work, 1 and 19 do not.
     LOG.clear()
-    run_cv(["spy"], tagged, folds=18)
+    run_cv({"spy": Spy("cv")}, tagged, folds=18)
     assert len(_fits("cv")) == 18
     for folds in (1, 19):
         with pytest.raises(HwrError, match=rf"--folds {folds}: needs 2 to 18 folds \(the rarest class has 18 images\)"):
-            run_cv(["spy"], tagged, folds=folds)
+            run_cv({"spy": Spy("cv")}, tagged, folds=folds)
 
 
 class _Broken(Spy):
@@ -245,15 +239,13 @@ def test_cv_reports_progress_forwards_n_jobs_and_raises_fit_errors(tagged, monke
 
     monkeypatch.setattr(cv_module, "cross_validate", recording)
     models = {"a": Spy("cv"), "b": Spy("cv", skill=0.5)}
-    monkeypatch.setattr(cv_module, "build_models", lambda m, **kw: dict(models))
     started = []
-    frame = run_cv(["a", "b"], tagged, folds=2, n_jobs=1, on_model_start=lambda *a: started.append(a))
+    frame = run_cv(models, tagged, folds=2, n_jobs=1, on_model_start=lambda *a: started.append(a))
     assert started == [("a", 0, 2), ("b", 1, 2)] and calls == [1, 1]
     assert frame.index.name == "model" and list(frame.index) == ["a", "b"]
     assert frame.loc["a", "accuracy_mean"] == 1.0 > frame.loc["b", "accuracy_mean"]
-    monkeypatch.setattr(cv_module, "build_models", lambda m, **kw: {"broken": _Broken()})
     with pytest.raises(RuntimeError, match="broken model"):  # not a NaN score
-        run_cv(["broken"], tagged, folds=2)
+        run_cv({"broken": _Broken()}, tagged, folds=2)
 
 
 
@@ -275,19 +267,14 @@ def _fit_rows(key):
 @pytest.mark.skipif("MUTANT_UNDER_TEST" in os.environ, reason="Dask threads hang in mutmut's forked test runs")
 def test_on_a_dask_cluster_the_same_rows_are_fitted_with_the_same_results(tagged, tmp_path, monkeypatch,
                                                                           threads_cluster):
-    import hwr_eval.workflows._cv as cv_module
-    import hwr_eval.workflows._grid as grid_module
-
-    monkeypatch.setattr(grid_module, "build_models", lambda names, **kw: {names[0]: Spy("grid")})
-    monkeypatch.setattr(cv_module, "build_models", lambda names, **kw: {"spy": Spy("cv", skill=0.5)})
     runs = {}
     for where, scheduler in (("local", None), ("dask", threads_cluster)):
         LOG.clear()
         compare_dir = run_compare({"spy": Spy("compare", skill=0.6)}, tagged, tmp_path / where / "compare",
                                   scheduler=scheduler, n_resamples=20, report=False)
-        grid_dir = run_grid("spy", {"skill": [0.3, 0.8]}, tagged, tmp_path / where / "grid", cv=3,
+        grid_dir = run_grid({"spy": Spy("grid")}, {"skill": [0.3, 0.8]}, tagged, tmp_path / where / "grid", cv=3,
                             scheduler=scheduler, n_resamples=20, report=False)
-        frame = run_cv(["spy"], tagged, folds=3, scheduler=scheduler)
+        frame = run_cv({"spy": Spy("cv", skill=0.5)}, tagged, folds=3, scheduler=scheduler)
         runs[where] = {
             "rows": {key: _fit_rows(key) for key in ("compare", "grid", "cv")},
             "threads": {key: [fit["thread"] for fit in _fits(key)] for key in ("compare", "grid", "cv")},
