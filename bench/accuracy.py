@@ -24,9 +24,8 @@ from sklearn.metrics import accuracy_score
 
 import hwr_eval
 from hwr_eval.data import load_usps
-from hwr_eval.runs import environment
 from hwr_eval.io import atomic_write_text
-from hwr_eval.runs import read_record
+from hwr_eval.runs import environment, read_record
 from hwr_eval.workflows import run_compare
 
 HERE = Path(__file__).resolve().parent

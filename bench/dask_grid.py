@@ -95,8 +95,8 @@ def main(argv=None) -> dict:
     import torch
 
     from hwr_eval.data import load_dataset
-    from hwr_eval.runs import environment
     from hwr_eval.io import atomic_write_text
+    from hwr_eval.runs import environment
     from hwr_eval.workflows import dask_client
 
     data = args.data or os.environ.get("HWR_DATA") or None

@@ -26,9 +26,8 @@ from pathlib import Path
 import torch
 
 import hwr_eval
-from hwr_eval.runs import environment
 from hwr_eval.io import atomic_write_text
-from hwr_eval.runs import read_record
+from hwr_eval.runs import environment, read_record
 from hwr_eval.workflows import run_compare
 
 HERE = Path(__file__).resolve().parent

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from hwr_eval.data import load_dataset, read_images, read_line, render_scan, save_scan
-from hwr_eval.runs import environment
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models import make_model
+from hwr_eval.runs import environment
 
 HERE = Path(__file__).resolve().parent
 

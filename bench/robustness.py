@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 import hwr_eval
-from hwr_eval.runs import environment
 from hwr_eval.evaluation._robustness import corruption_suite, robustness_record
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models import Augment
 from hwr_eval.models._fitting import fit_with_validation
+from hwr_eval.runs import environment
 
 HERE = Path(__file__).resolve().parent
 #: name -> (registry model, augment setting). The presets are what ``augment="affine"`` etc. mean.

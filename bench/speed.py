@@ -32,10 +32,9 @@ from skorch import NeuralNetClassifier
 
 import hwr_eval
 from hwr_eval import PixelScaler, make_model
-from hwr_eval.runs import environment
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models import CNN
-from hwr_eval.runs import read_record
+from hwr_eval.runs import environment, read_record
 
 HERE = Path(__file__).resolve().parent
 BATCH, LR = 512, 1e-3
