@@ -223,9 +223,7 @@ def _plasma(n: int, rng: np.random.Generator, decay: float) -> np.ndarray:
 
 
 def _fog(x, rng, strength=3.0, decay=1.4):
-    veil = np.concatenate(
-        [_plasma(len(x[i : i + _FOG_CHUNK]), rng, decay)[:, :SIDE, :SIDE] for i in range(0, len(x), _FOG_CHUNK)]
-    )
+    veil = np.concatenate([_plasma(len(x[i : i + _FOG_CHUNK]), rng, decay)[:, :SIDE, :SIDE] for i in range(0, len(x), _FOG_CHUNK)])
     peak = x.max(axis=(1, 2), keepdims=True)
     return (x + strength * veil) * peak / (peak + strength)
 
