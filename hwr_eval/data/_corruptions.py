@@ -55,7 +55,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import HwrError
-from ._mnist_c import MNIST_C_CORRUPTIONS, mnist_c
+from ._mnist_c import MNIST_C_CORRUPTIONS, MNIST_C_SIDE, mnist_c
 from ._sweep_ops import affine, random_signs, rotation_matrices, sample, segments, tiled
 
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -292,7 +292,7 @@ def _generator(random_state) -> np.random.Generator:
     raise HwrError(f"random_state must be None, an int or a numpy Generator, got {random_state!r}")
 
 
-def _known(value: str, choices: Sequence[str], what: str) -> None:
+def check_choice(value: str, choices: Sequence[str], what: str) -> None:
     """Refuse a name outside ``choices`` in one line, suggesting the closest one."""
     if value in choices:
         return
@@ -330,17 +330,20 @@ def corrupt(X, kind: str, severity: int | None = None, random_state=None, *, sui
         Unknown suite or kind, a severity outside 0-5 or given with ``suite="mnist-c"``, or input that is
         not a batch of square images (28x28 for MNIST-C).
     """
-    _known(suite, CORRUPTION_SUITES, "corruption suite")
+    check_choice(suite, CORRUPTION_SUITES, "corruption suite")
     if suite == "mnist-c":
-        _known(kind, MNIST_C_CORRUPTIONS, "MNIST-C corruption")
+        check_choice(kind, MNIST_C_CORRUPTIONS, "MNIST-C corruption")
         if severity is not None:
             raise HwrError("MNIST-C has one released setting per corruption: give no severity (or use suite='sweep')")
     else:
-        _known(kind, CORRUPTIONS, "corruption")
+        check_choice(kind, CORRUPTIONS, "corruption")
         severity = DEFAULT_SEVERITY if severity is None else severity
         if not isinstance(severity, numbers.Integral) or isinstance(severity, bool) or not 0 <= severity <= 5:
             raise HwrError(f"severity must be an integer from 0 to 5, got {severity!r}")
     images, restore = _as_images(X)
+    if suite == "mnist-c" and images.shape[1] != MNIST_C_SIDE:
+        side = images.shape[1]
+        raise HwrError(f"MNIST-C's settings are defined on 28x28 images, got {side}x{side}")
     rng = _generator(random_state)
     if len(images) == 0 or severity == 0:
         return restore(images)

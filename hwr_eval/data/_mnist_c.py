@@ -54,7 +54,7 @@ from scipy import ndimage
 
 from ..errors import HwrError
 
-SIDE = 28  # the released settings are in pixels of 28x28 images
+SIDE = MNIST_C_SIDE = 28  # the released settings are in pixels of 28x28 images
 _CENTRE = 13.5  # the reference's fixed point of the affine corruptions
 _MUD = 63 / 255  # spatter colour
 _FOG_MAP = 256  # side of the plasma fractal the fog is cut from
@@ -140,12 +140,13 @@ def _glass_blur(x, rng, sigma=0.7, delta=1, passes=2):
     return _blur_columns(x / 255, sigma)
 
 
-def _motion_blur(x, rng, radius=10, sigma=3.0):
+def _motion_blur(x, rng, radius=10, sigma=3.0, degrees=None):
+    """ImageMagick's motion blur; ``degrees`` (one angle per image) replaces the random draw."""
     width = 2 * int(np.ceil(radius)) + 1  # ImageMagick's kernel width for a given radius
     taps = np.arange(width)
     weights = np.exp(-(taps**2) / (2 * sigma**2))
     weights /= weights.sum()
-    angle = np.deg2rad(rng.uniform(-45, 45, size=len(x)))
+    angle = np.deg2rad(rng.uniform(-45, 45, size=len(x)) if degrees is None else np.asarray(degrees, dtype=float))
     # Offsets of tap i: i pixels along the angle, each rounded half up to a whole pixel.
     d_col = np.ceil(taps[:, None] * np.cos(angle) - 0.5).astype(int)
     d_row = np.ceil(taps[:, None] * np.sin(angle) - 0.5).astype(int)

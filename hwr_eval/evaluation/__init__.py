@@ -15,6 +15,7 @@ from ._metrics import (
     mcnemar_matrix,
     top_confusions,
 )
+from ._mnist_c import MEAN_ROW, MNIST_C_COLUMNS, mnist_c_accuracy, mnist_c_suite
 from ._reliability import records_from_arrays, reliability_records
 from ._robustness import corruption_suite, evaluate_robustness, robustness_record, robustness_summary
 from ._run_folder import (
@@ -72,6 +73,10 @@ __all__ = [
     "new_run_dir",
     "prepare_run_dir",
     "robustness_record",
+    "MEAN_ROW",
+    "MNIST_C_COLUMNS",
+    "mnist_c_accuracy",
+    "mnist_c_suite",
     "robustness_summary",
     "top_confusions",
     # abstention, calibration, context (issue 10)
