@@ -290,6 +290,17 @@ def test_another_seed_gives_other_images(name):
     assert not np.array_equal(a, b)
 
 
+@pytest.mark.parametrize(
+    ("name", "severity", "pixels_off"),
+    [("shot_noise", 5, 0), ("impulse_noise", 4, 0), ("brightness", 5, 0), ("stripe", 5, 0),
+     ("scale", 3, 0.002), ("rotate", 2, 0.002), ("canny_edges", 5, 0.002)],
+)  # fmt: skip
+def test_the_sweep_severities_its_docstring_calls_the_released_setting(name, severity, pixels_off):
+    sweep = corrupt(SHAPES, name, severity, random_state=0).astype(int)
+    released = corrupt(SHAPES, name, suite="mnist-c", random_state=0).astype(int)
+    assert (sweep != released).mean() <= pixels_off
+
+
 def test_the_sweep_stays_the_default():
     for name, severity in (("fog", 3), ("erode", 2)):
         sweep = corrupt(SHAPES[:6], name, severity, random_state=4, suite="sweep")
