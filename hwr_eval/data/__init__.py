@@ -4,11 +4,12 @@
 train / validation / test the study's way.
 """
 
-from ._corruptions import CORRUPTIONS, ROTATION_ANGLES, SEVERITIES, corrupt, rotate
+from ._corruptions import CORRUPTION_SUITES, CORRUPTIONS, DEFAULT_SEVERITY, ROTATION_ANGLES, SEVERITIES, corrupt, rotate
 from ._dataset import CLASS_SETS, FRACTIONS, SPLITS, Dataset, load_dataset, load_usps, resolve_data_dir
 from ._fetch import cache_dir, data_cache_dir, fetch
 from ._images import IMAGE_SUFFIXES, MAX_PIXELS, expand_paths, find_ink, normalize_character, read_grey, read_images
 from ._kaggle import KAGGLE_AZ, KaggleFile, fetch_kaggle, kaggle_credentials
+from ._mnist_c import MNIST_C_CORRUPTIONS
 from ._normalize import center_of_mass, normalize_images
 from ._readers import (
     ImageSet,
@@ -27,10 +28,13 @@ from ._synthetic import make_synthetic
 __all__ = [
     "CLASS_SETS",
     "CORRUPTIONS",
+    "CORRUPTION_SUITES",
+    "DEFAULT_SEVERITY",
     "FRACTIONS",
     "IMAGE_SUFFIXES",
     "KAGGLE_AZ",
     "MAX_PIXELS",
+    "MNIST_C_CORRUPTIONS",
     "SPLITS",
     "CharacterImage",
     "Dataset",

@@ -15,6 +15,7 @@ from ._metrics import (
     mcnemar_matrix,
     top_confusions,
 )
+from ._mnist_c import MEAN_ROW, MNIST_C_COLUMNS, mnist_c_accuracy, mnist_c_suite
 from ._predictions import aligned_proba
 from ._reliability import records_from_arrays, reliability_records
 from ._repeated import (
@@ -62,6 +63,10 @@ __all__ = [
     "mcnemar",
     "mcnemar_matrix",
     "robustness_record",
+    "MEAN_ROW",
+    "MNIST_C_COLUMNS",
+    "mnist_c_accuracy",
+    "mnist_c_suite",
     "robustness_summary",
     "top_confusions",
     "COVERAGES",

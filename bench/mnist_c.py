@@ -1,0 +1,139 @@
+"""Accuracy of the study CNN and the modern CNN on MNIST-C, generated as released, over several seeds.
+
+Each model trains on MNIST digits with MNIST's own train/test partition (``load_dataset(classes="digits",
+split="writer")``: the test split is MNIST's 10,000 test images, validation a random part of MNIST's
+training set, early stopping on it) and is scored on the clean test images and on each of MNIST-C's 15
+corruptions of them (``corrupt(..., suite="mnist-c")``), made once per seed and shared by the models.
+Results, per corruption and the mean over the 15, as mean +- sd over seeds, go to ``mnist_c.json`` and
+``mnist_c.md`` in ``--out``.
+
+    python bench/mnist_c.py --data ../shared/data                      # full run: 3 seeds, all test images
+    python bench/mnist_c.py --data ../shared/data --max-epochs 1 --seeds 0 --per-class 300 --n-test 300  # smoke
+
+The MNIST-C paper's CNN figures (Mu & Gilmer 2019, arXiv 1906.02337) are not reproduced beside ours:
+the table could not be obtained when this benchmark was written, so ``PAPER_CNN_ERROR`` is empty and the
+column reads "n/a" until its numbers are filled in from the paper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import hwr_eval
+from hwr_eval.data import MNIST_C_CORRUPTIONS
+from hwr_eval.evaluation import MEAN_ROW, environment, mnist_c_accuracy
+from hwr_eval.io import atomic_write_text
+from hwr_eval.models._fitting import fit_with_validation
+
+HERE = Path(__file__).resolve().parent
+MODELS = ("cnn", "modern_cnn")
+#: Test error (%) of the paper's CNN per corruption and "mean"; empty until taken from the paper.
+PAPER_CNN_ERROR: dict[str, float] = {}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None, help="data folder (default: $HWR_DATA)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated registry models")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (training and corruptions)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="override the models' epochs")
+    parser.add_argument("--per-class", type=int, default=None, help="cap images per digit (smoke tests); default: all")
+    parser.add_argument("--n-test", type=int, default=None, help="score only the first N test images")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    return parser.parse_args(argv)
+
+
+def _summary(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    keys = list(runs[0])
+    return {
+        k: {
+            "mean": float(np.mean([r[k] for r in runs])),
+            "sd": float(np.std([r[k] for r in runs], ddof=1)) if len(runs) > 1 else None,
+        }
+        for k in keys
+    }
+
+
+def markdown(payload: dict) -> str:
+    models = payload["models"]
+    names = list(models)
+    head = "| corruption | " + " | ".join(f"{m} accuracy" for m in names) + " | paper CNN error |"
+    lines = [head, "|---|" + "---|" * (len(names) + 1)]
+    for key in ("clean", *MNIST_C_CORRUPTIONS, MEAN_ROW):
+        cells = []
+        for m in names:
+            s = models[m]["summary"][key]
+            cells.append(f"{s['mean']:.2%}" + ("" if s["sd"] is None else f" ± {s['sd']:.2%}"))
+        paper = PAPER_CNN_ERROR.get(key)
+        label = f"**{key}** (15 corruptions)" if key == MEAN_ROW else key
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {'n/a' if paper is None else f'{paper:.2f}%'} |")
+    seeds = payload["seeds"]
+    lines += [
+        "",
+        f"Mean ± sd over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); test images: {payload['n_test']}; "
+        f"training images: {payload['n_train']}; epochs: {payload['max_epochs'] or 'the models’ default'}; "
+        f"{payload['machine']}.",
+        "The paper's CNN figures could not be obtained when this benchmark was written (see the script).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    known = hwr_eval.models.list_models()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        print(f"unknown model {unknown[0]!r}; choose from {', '.join(known)}", file=sys.stderr)
+        return 2
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    per_model: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    fit_times: dict[str, list[float]] = {n: [] for n in names}
+    for seed in seeds:
+        data = hwr_eval.load_dataset(args.data, classes="digits", per_class=args.per_class, split="writer", seed=seed)
+        X_test, y_test = data.X_test[: args.n_test], np.asarray(data.y_test)[: args.n_test]
+        print(f"seed {seed}: {data.describe()}: {len(data.y_train)} train / {len(y_test)} test", flush=True)
+        fitted = {}
+        for name in names:
+            params = {"random_state": seed}
+            if args.max_epochs is not None:
+                params["max_epochs"] = args.max_epochs
+            model = hwr_eval.make_model(name, **params)
+            start = time.perf_counter()
+            fitted[name] = fit_with_validation(model, data.X_train, data.y_train, data.X_val, data.y_val)
+            fit_times[name].append(time.perf_counter() - start)
+        start = time.perf_counter()
+        table = mnist_c_accuracy(fitted, X_test, y_test, random_state=seed)
+        print(f"  scored in {time.perf_counter() - start:.0f} s", flush=True)
+        for name, rows in table.groupby("model", sort=False):
+            per_model[name].append(dict(zip(rows["corruption"], rows["accuracy"].astype(float))))
+            mean = per_model[name][-1][MEAN_ROW]
+            print(f"  [{name}] clean {per_model[name][-1]['clean']:.4f}  MNIST-C mean {mean:.4f}", flush=True)
+    payload = {
+        "seeds": seeds,
+        "n_train": int(len(data.y_train)),
+        "n_test": int(len(y_test)),
+        "per_class": args.per_class,
+        "max_epochs": args.max_epochs,
+        "machine": f"{platform.processor() or platform.machine()}, shared with other jobs",
+        "environment": environment("cpu"),
+        "command": " ".join(["python", "bench/mnist_c.py", *(argv if argv is not None else sys.argv[1:])]),
+        "paper_cnn_error_percent": PAPER_CNN_ERROR or None,
+        "models": {n: {"runs": per_model[n], "summary": _summary(per_model[n]), "fit_time_s": fit_times[n]} for n in names},
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "mnist_c.json", json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    atomic_write_text(args.out / "mnist_c.md", markdown(payload))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
