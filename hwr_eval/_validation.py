@@ -57,9 +57,22 @@ def check_constraints(constraints: Mapping[str, list], params: Mapping[str, obje
         raise error(str(exc)) from None
 
 
+class ParameterError(HwrError, InvalidParameterError):
+    """A constructor parameter of an estimator that cannot work: one line for users, and scikit-learn's own
+    ``InvalidParameterError`` for its checks and for code that catches it."""
+
+
+class ValidatedParamsMixin:
+    """``_validate_params`` over ``_parameter_constraints`` raising :class:`ParameterError` (bools are not numbers)."""
+
+    def _validate_params(self) -> None:
+        check_constraints(self._parameter_constraints, self.get_params(deep=False), type(self).__name__,
+                          ParameterError)
+
+
 def as_int(value):
     """``value`` as a plain ``int`` when it is an integer (numpy's included), so records stay JSON-serialisable."""
     return int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else value
 
 
-__all__ = ["check_constraints", "as_int"]
+__all__ = ["ParameterError", "ValidatedParamsMixin", "as_int", "check_constraints"]
