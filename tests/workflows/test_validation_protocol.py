@@ -42,6 +42,6 @@ def test_compare_stops_early_on_the_validation_split(small_synthetic, tmp_path, 
 
 
 def test_zero_epochs_is_a_one_line_error_before_any_file(small_synthetic, tmp_path):
-    with pytest.raises(HwrError, match="max_epochs must be a positive integer, got 0"):
+    with pytest.raises(HwrError, match=r"'max_epochs' parameter of HwrNet must be an int in the range \[1, inf\). Got 0"):
         run_compare(["cnn"], small_synthetic, tmp_path / "run", max_epochs=0)
     assert not (tmp_path / "run").exists()
