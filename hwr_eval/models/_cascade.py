@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._validation import ValidatedParamsMixin
 from ..errors import HwrError
 from ._fitting import fit_with_validation
+from ._labels import check_label_types
 
 
 class CascadeClassifier(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -73,6 +74,7 @@ class CascadeClassifier(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixi
         stopping when they accept validation data.
         """
         self._validate_params()
+        check_label_types(y)
         X, y = validate_data(self, X, y, reset=True, dtype=None)
         check_classification_targets(y)
         if len(self.pair) != 2 or self.pair[0] == self.pair[1]:

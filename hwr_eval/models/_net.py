@@ -38,7 +38,7 @@ from ._batching import TensorBatches, _dataset_tensors
 from ._callbacks import EpochLog, StepsPerEpochCheck, _EarlyStopping, _encoded_accuracy
 from ._constraints import NET_CONSTRAINTS, OPTIMIZERS, ROUTED_CONSTRAINTS
 from ._device import _cpu_has_native_bf16, _resolve_device, _with_device
-from ._labels import _check_held_out, _encode_labels, class_order, stratified_split
+from ._labels import _check_held_out, _encode_labels, check_label_types, class_order, stratified_split
 from ._modules import CNN
 from ._persistence import CpuPickleMixin
 from ._recipe import schedule_callback
@@ -234,6 +234,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         return self._train(X, y, X_val, y_val, fresh=not self.initialized_, classes=classes, **fit_params)
 
     def _train(self, X, y, X_val, y_val, *, fresh: bool, classes=None, **fit_params) -> HwrNet:
+        check_label_types(y)
         X, y = validate_data(self, X, y, dtype=np.float32, reset=fresh)
         check_classification_targets(y)
         self.check_params(n_features=X.shape[1])

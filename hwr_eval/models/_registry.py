@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import HwrError
 from ._cascade import CascadeClassifier
 from ._fitting import fit_pipeline_with_validation
+from ._labels import check_label_types
 from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
 from ._preprocessing import PixelScaler
@@ -61,6 +62,7 @@ class HwrPipeline(Pipeline):
 
     def fit(self, X, y=None, X_val=None, y_val=None, **params) -> HwrPipeline:
         """Fit all steps; see the class docstring for ``X_val`` / ``y_val``."""
+        check_label_types(y)
         if X_val is None and y_val is None:
             return super().fit(X, y, **params)
         if X_val is None or y_val is None:

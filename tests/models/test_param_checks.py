@@ -97,3 +97,19 @@ def test_enough_steps_do_not_warn():
         warnings.simplefilter("error", FewStepsWarning)
         # 320 training rows after the 20% validation split, batches of 16: 20 steps.
         HwrNet(MLP, module__hidden=8, max_epochs=1, batch_size=16, random_state=0).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["knn", "linear", "cascade"])
+@pytest.mark.parametrize("labels", [[0, "1"] * 20, np.array([0, "1"] * 20, dtype=object), (1.5, "a") * 20])
+def test_labels_mixing_numbers_and_strings_are_refused(name, labels):
+    X = np.random.default_rng(0).integers(0, 256, (40, 784))
+    with pytest.raises(HwrError, match=r"labels mix number and str values \(0 and '0' would become one class\)"):
+        make_model(name, max_epochs=1).fit(X, labels) if name != "knn" else make_model(name).fit(X, labels)
+
+
+def test_bare_net_refuses_mixed_labels_too():
+    X = np.random.default_rng(0).random((40, 784)).astype(np.float32)
+    with pytest.raises(HwrError, match="labels mix number and str"):
+        HwrNet(MLP, module__hidden=4, max_epochs=1).fit(X, [0, "0"] * 20)
+    # One type, numbers of several kinds: fine.
+    HwrNet(MLP, module__hidden=4, max_epochs=1, random_state=0).fit(X, [0, np.int64(1), 2, 3] * 10)
