@@ -3,7 +3,7 @@
 from ._compare import finish_run, run_compare, run_settings
 from ._configure import build_models, configure_model
 from ._cv import CV_SCORING, run_cv
-from ._dask import dask_backend, dask_client, parse_scheduler
+from ._dask import check_scheduler, dask_backend, dask_client, parse_scheduler
 from ._grid import run_grid
 from ._interrupt import CompareInterrupted
 from ._predict import (
@@ -30,6 +30,7 @@ __all__ = [
     "build_models",
     "check_output",
     "configure_model",
+    "check_scheduler",
     "dask_backend",
     "dask_client",
     "finish_run",
