@@ -144,3 +144,13 @@ def test_real_data_is_named_and_does_not_warn(mnist_folder, caplog):
     assert data.source == f"real files in {mnist_folder.resolve()}"
     assert repr(data).startswith(f"Dataset(source='real files in {mnist_folder.resolve()}', classes=10, train=")
     assert any(str(mnist_folder.resolve()) in r.getMessage() for r in caplog.records)
+
+
+def test_a_malformed_hash_index_left_by_an_older_version_is_never_read(mnist_folder, tmp_path):
+    """Older versions remembered hashes in sha256-index.json by size and time; the content decides now."""
+    (tmp_path / "cache").mkdir(exist_ok=True)
+    (tmp_path / "cache" / "sha256-index.json").write_text('["not", "the", {"expected": "shape"}')
+    data = load_dataset(mnist_folder, classes="digits", per_class=5)
+    labels = mnist_folder / "train-labels-idx1-ubyte.gz"
+    recorded = {s["path"]: s["sha256"] for s in data.provenance["sources"]}
+    assert recorded[str(labels)] == hashlib.sha256(labels.read_bytes()).hexdigest()
