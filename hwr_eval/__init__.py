@@ -6,7 +6,7 @@ without loading torch, scikit-learn or matplotlib.
 
 from importlib import import_module
 
-from .errors import DataError, HwrError
+from .errors import DataError, HwrError, SyntheticDataWarning
 
 __version__ = "0.1.0"
 
@@ -36,7 +36,7 @@ _LAZY = {
     "run_robustness": "workflows",
 }
 
-__all__ = ["DataError", "HwrError", "__version__", *_LAZY]
+__all__ = ["DataError", "HwrError", "SyntheticDataWarning", "__version__", *_LAZY]
 
 
 def __getattr__(name: str):

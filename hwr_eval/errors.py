@@ -11,3 +11,11 @@ class HwrError(ValueError):
 
 class DataError(HwrError):
     """A data file or directory that cannot be read as what it claims to be."""
+
+
+class SyntheticDataWarning(UserWarning):
+    """No real data was found, so :func:`hwr_eval.load_dataset` used the synthetic demo set (rendered fonts).
+
+    Results on it say nothing about handwriting. Silence it on purpose with
+    ``warnings.filterwarnings("ignore", category=hwr_eval.SyntheticDataWarning)``.
+    """

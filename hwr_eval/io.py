@@ -18,7 +18,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    except OSError as exc:
+        raise _naming(exc, path, None) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -28,9 +31,22 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise _naming(exc, path, tmp_path) from exc
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, path: Path, tmp_path: Path | None) -> OSError:
+    """``exc`` naming the file being written: a full disk (ENOSPC) raised by ``write()`` names no file at
+    all, and other failures name the hidden temporary file rather than the one the user asked for."""
+    if exc.filename is not None and tmp_path is not None and Path(exc.filename) != tmp_path:
+        return exc  # about another file (one the writer read, say): keep its own name
+    if exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

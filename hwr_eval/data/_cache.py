@@ -1,37 +1,22 @@
-"""The on-disk cache of parsed sources: content-keyed ``.npz`` files and remembered file hashes."""
+"""The on-disk cache of parsed sources and loaded datasets: ``.npz`` files keyed by content and parameters.
+
+Every entry is an optimisation only: one that cannot be written (read-only or full disk) is skipped, and
+one that cannot be read back (truncated, damaged, from another version) is discarded with a warning and
+rebuilt from the data files.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_path, atomic_write_text
-from ._fetch import cache_dir, file_digest
-
-# Bump when readers, normalisation or the protocol change: old cache entries are then ignored.
-
-def sha256_cached(path: Path) -> str:
-    """sha256 of a file, remembered in the user cache under (path, size, mtime) so reloads skip hashing."""
-    path = Path(path).resolve()
-    stat = path.stat()
-    index_path = cache_dir() / "sha256-index.json"
-    try:
-        index = json.loads(index_path.read_text())
-    except (OSError, ValueError):
-        index = {}
-    entry = index.get(str(path))
-    if entry and entry["size"] == stat.st_size and entry["mtime_ns"] == stat.st_mtime_ns:
-        return entry["sha256"]
-    digest = file_digest(path)
-    index[str(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
-    try:
-        atomic_write_text(index_path, json.dumps(index, indent=0))
-    except OSError:
-        pass  # a read-only cache only costs speed
-    return digest
+from ..io import atomic_path
 
 
 def _key(payload: dict) -> str:
@@ -46,11 +31,20 @@ def _save_npz(path: Path, arrays: dict) -> None:
         pass  # caching is an optimisation; a read-only or full disk must not stop the load
 
 
-def _load_npz(path: Path) -> dict | None:
+def _load_npz(path: Path, required: Sequence[str] = ()) -> dict | None:
+    """The arrays of a cache entry, or None when there is none or it is damaged (then it is deleted)."""
     if not path.exists():
         return None
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (OSError, ValueError, EOFError):
-        return None  # a damaged cache entry is rebuilt
+            arrays = {k: npz[k] for k in npz.files}
+        missing = [k for k in required if k not in arrays]
+        if missing:
+            raise KeyError(f"no {', '.join(missing)}")
+        return arrays
+    # A truncated or overwritten .npz is a bad zip file (not an OSError), or a short read inside one.
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        warnings.warn(f"{path}: damaged cache entry ({type(exc).__name__}: {exc}); discarded, reading the data "
+                      "files again", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None

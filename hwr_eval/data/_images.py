@@ -99,7 +99,19 @@ def expand_paths(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> list
             raise DataError(f"{path}: no such file or folder")
     if not files:
         raise DataError("no image given")
+    for path in files:
+        _check_name(path)
     return files
+
+
+def _check_name(path: Path) -> None:
+    """Refuse a file name that is not valid UTF-8 now, rather than when results naming it are written."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "replace")
+        raise DataError(f"{shown}: the file name is not valid UTF-8 (undecodable bytes shown as \ufffd); "
+                        "rename the file") from None
 
 
 def _open(path: Path, max_pixels: int) -> Image.Image:
@@ -168,8 +180,16 @@ def _reduce(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
 
 
 def read_grey(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """One image file as grey values in [0, 1] (float32, shape (h, w)), reduced to :data:`WORK_SIDE`."""
-    return _reduce(_to_grey(_open(Path(path), max_pixels)))
+    """One image file as grey values in [0, 1] (float32, shape (h, w)), reduced to :data:`WORK_SIDE`.
+
+    Raises :class:`DataError` for an image holding NaN or infinite values (a float TIFF).
+    """
+    grey = _to_grey(_open(Path(path), max_pixels))
+    if not np.isfinite(grey).all():
+        bad = int(np.count_nonzero(~np.isfinite(grey)))
+        raise DataError(f"{path}: {bad:,} of its {grey.size:,} pixels are NaN or infinite (a floating-point image "
+                        "with missing values?); fill them with the paper's value first")
+    return _reduce(grey)
 
 
 def find_ink(grey: np.ndarray, *, source: str = "image") -> Ink:
@@ -183,6 +203,8 @@ def find_ink(grey: np.ndarray, *, source: str = "image") -> Ink:
     from skimage.measure import label
 
     grey = np.asarray(grey, dtype=np.float32)
+    if not np.isfinite(grey).all():
+        raise DataError(f"{source}: grey values hold NaN or infinite values; fill them with the paper's value first")
     blank = DataError(f"{source}: no ink found (the image is blank or has no contrast)")
     if grey.size == 0 or np.ptp(grey) < MIN_CONTRAST:
         raise blank

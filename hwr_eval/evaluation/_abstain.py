@@ -12,9 +12,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import train_test_split
+from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from .._validation import ValidatedParamsMixin
 from ..errors import HwrError
 from ._calibration import fit_temperature
 from ._selective import SCORES, apply_threshold, confidence_scores, select_threshold
@@ -23,7 +26,7 @@ from ._selective import SCORES, apply_threshold, confidence_scores, select_thres
 REJECT_LABEL = "?"
 
 
-class SelectiveClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class SelectiveClassifier(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """A classifier with a reject option: it abstains when its confidence is below a threshold chosen,
     on held-out data, for a target risk (error rate among the images it accepts).
 
@@ -108,6 +111,8 @@ class SelectiveClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         """
         from ..models._fitting import fit_with_validation  # loads torch: only when fitting
 
+        y = _check_target(self, y)
+
         if (X_val is None) != (y_val is None):
             raise HwrError("give both X_val and y_val, or neither")
         estimator = clone(self.estimator)
@@ -130,6 +135,11 @@ class SelectiveClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.threshold_ = select_threshold(correct, scores, self.target_risk, bound=self.bound)
         self.validation_ = apply_threshold(correct, scores, self.threshold_)
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse  # what the wrapped model takes
+        return tags
 
     def predict(self, X) -> np.ndarray:
         """The classifier's prediction for every image (no abstention)."""
@@ -156,3 +166,12 @@ class SelectiveClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         labels = np.asarray(self.predict(X)).astype(object)
         labels[~self.accept(X)] = self.reject_label
         return labels
+
+
+def _check_target(estimator, y) -> np.ndarray:
+    """Class labels as a 1-d array: None, continuous or multi-output targets refused as scikit-learn words it."""
+    if y is None:
+        raise HwrError(f"{type(estimator).__name__} requires y to be passed, but the target y is None")
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    return y

@@ -92,14 +92,30 @@ def fit_temperature(model, X_val, y_val):
     method="temperature")`` (its ``predict_proba`` gives the scaled probabilities; the model itself is not
     refitted) and the fitted temperature T (probabilities are ``softmax(logits / T)``; T > 1 softens an
     over-confident model).
+
+    Any number of validation images per class works, one included: the frozen model's predictions do not
+    depend on cross-validation folds, so one split holding every image replaces scikit-learn's default
+    5 folds (which demand 5 images of every class and give the same temperature). Raises
+    :class:`HwrError` for a model without ``predict_proba``, fewer than two validation images or labels,
+    and validation labels the model does not know.
     """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
 
     if not hasattr(model, "predict_proba"):
         raise HwrError(f"{type(model).__name__} has no predict_proba, so it cannot be temperature-scaled")
-    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method="temperature")
-    calibrated.fit(X_val, np.asarray(y_val))
+    y_val = np.asarray(y_val)
+    if len(y_val) < 2 or len(np.unique(y_val)) < 2:
+        raise HwrError(f"temperature scaling needs validation images of at least two classes, got {len(y_val)} "
+                       f"image(s) of {len(np.unique(y_val))} class(es)")
+    known = getattr(model, "classes_", None)
+    if known is not None:
+        unknown = sorted(set(y_val.astype(str)) - {str(c) for c in known})
+        if unknown:
+            raise HwrError(f"validation labels {unknown[:5]} are not among the model's classes: cannot calibrate")
+    everything = np.arange(len(y_val))
+    calibrated = CalibratedClassifierCV(FrozenEstimator(model), method="temperature", cv=[(everything, everything)])
+    calibrated.fit(X_val, y_val)
     beta = float(calibrated.calibrated_classifiers_[0].calibrators[0].beta_)
     return calibrated, 1.0 / beta
 

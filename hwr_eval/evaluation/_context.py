@@ -12,8 +12,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_is_fitted
 
+from .._validation import ValidatedParamsMixin
 from ..errors import HwrError
 
 #: Named class groups usable wherever a context is expected.
@@ -166,7 +169,7 @@ def restricted_metrics(y_true: Sequence, proba: np.ndarray, classes: Sequence[st
             "accuracy_with_context": float(np.mean(within == y_true[rows]))}
 
 
-class ContextClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class ContextClassifier(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Predict only among allowed classes by renormalising a classifier's probabilities over them.
 
     Parameters
@@ -192,6 +195,11 @@ class ContextClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     >>> digits_only = ContextClassifier(FrozenEstimator(model), context="digits").fit(X, y)  # doctest: +SKIP
     """
 
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "context": [str, "array-like"],
+    }
+
     def __init__(self, estimator, context="digits"):
         self.estimator = estimator
         self.context = context
@@ -199,7 +207,10 @@ class ContextClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     def fit(self, X, y, **fit_params):
         """Fit a clone of ``estimator`` on (X, y); extra keywords (e.g. ``X_val``) go to its ``fit``."""
         from ..models._fitting import fit_with_validation  # loads torch: only when fitting
+        from ._abstain import _check_target
 
+        self._validate_params()
+        y = _check_target(self, y)
         estimator = clone(self.estimator)
         fit_with_validation(estimator, X, y, **fit_params)
         if not hasattr(estimator, "predict_proba"):
@@ -218,4 +229,10 @@ class ContextClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """The most probable allowed class."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)  # first: an unfitted classifier raises NotFittedError here
+        return self.classes_[proba.argmax(axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = get_tags(self.estimator).input_tags.sparse  # what the wrapped model takes
+        return tags

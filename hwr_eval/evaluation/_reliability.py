@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import HwrError
 from ._calibration import N_BINS, calibration_metrics, fit_temperature
 from ._context import context_metrics, restricted_metrics
 from ._selective import (
@@ -82,15 +83,21 @@ def reliability_records(model, X_val, y_val, y_test: Sequence, y_pred: Sequence,
     y_val = np.asarray(y_val).astype(str)
     val_pred = np.asarray(model.predict(X_val)).astype(str)
     val_proba = _aligned(model, X_val, classes)
-    temperature, test_cal, val_cal = None, None, None
+    temperature, test_cal, val_cal, skipped = None, None, None, None
     if calibrate:
-        calibrated, temperature = fit_temperature(model, X_val, y_val)
-        val_cal = _aligned(calibrated, X_val, classes)
-        test_cal = _aligned(calibrated, X_test, classes)
+        try:
+            calibrated, temperature = fit_temperature(model, X_val, y_val)
+        except HwrError as exc:  # the model trained: report it uncalibrated, with the reason, never crash
+            skipped = f"not temperature-scaled: {exc}"
+        else:
+            val_cal = _aligned(calibrated, X_val, classes)
+            test_cal = _aligned(calibrated, X_test, classes)
 
     records = records_from_arrays(y_val, val_pred, val_proba, y_test, y_pred, proba, classes,
                                   val_calibrated=val_cal, test_calibrated=test_cal, temperature=temperature,
                                   target_risk=target_risk, score=score, context=context)
+    if skipped is not None:
+        records["calibration"]["note"] = records["selective"]["note"] = skipped
     arrays = {"calibrated_probabilities": test_cal} if test_cal is not None else {}
     return records, arrays
 

@@ -7,6 +7,7 @@ same images and differences between them are the models'. Nothing here imports t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from numbers import Integral
 
 import numpy as np
 import pandas as pd
@@ -86,21 +87,40 @@ def evaluate_robustness(
     """
     if not models:
         raise HwrError("no models to evaluate")
-    y = np.asarray(y).astype(str)
+    X, y = np.asarray(X), np.asarray(y).astype(str)
     if len(y) != len(X):
         raise HwrError(f"X has {len(X)} images but y has {len(y)} labels")
+    if len(y) == 0:
+        raise HwrError("no test images to evaluate: every accuracy would be NaN")
+    if X.dtype.kind not in "uif" or not np.isfinite(X).all():
+        raise HwrError("the test images hold NaN, infinite or non-numeric values: give 0-255 pixels")
+    bad_severity = [s for s in severities if not isinstance(s, Integral) or isinstance(s, bool) or s not in SEVERITIES]
+    if bad_severity:
+        raise HwrError(f"severity {bad_severity[0]!r} does not exist; choose from {', '.join(map(str, SEVERITIES))}")
     total = 1 + len(corruptions) * len(severities) + len(angles)
     rows = []
     for done, (kind, severity, angle, images) in enumerate(
         corruption_suite(X, corruptions, severities, angles, random_state), start=1
     ):
         for name, model in models.items():
+            if kind == "clean":
+                _check_finite_proba(name, model, images)  # before any corrupted set is made
             correct = np.asarray(model.predict(images)).astype(str) == y
             rows.append((name, kind, severity, angle, float(correct.mean()), len(y)))
         if on_progress is not None:
             label = kind if kind != "rotation" else f"rotation {angle:+.0f}°"
             on_progress(done, total, label if np.isnan(severity) or kind == "clean" else f"{kind} {severity:.0f}")
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _check_finite_proba(name: str, model, X: np.ndarray) -> None:
+    """Refuse a model whose probabilities are NaN (a diverged network): its argmax is a silent first class."""
+    if not hasattr(model, "predict_proba"):
+        return
+    proba = np.asarray(model.predict_proba(X[:256]), dtype=np.float64)
+    if not np.isfinite(proba).all():
+        raise HwrError(f"model {name!r} gives NaN or infinite probabilities (training diverged? retrain it with a "
+                       "lower lr); its predictions would be meaningless")
 
 
 def robustness_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -141,7 +161,8 @@ def robustness_record(frame: pd.DataFrame, random_state: int, file: str | None) 
     for name, rows in frame.groupby("model", sort=False):
         cells = rows.set_index(["corruption", "severity"])["accuracy"]
         rotation = rows[rows["corruption"] == "rotation"].set_index("angle")["accuracy"]
-        record = summary.loc[name].to_dict()
+        # NaN (no rotation at 30 degrees, no corruption, a clean accuracy of 0) is null in results.json.
+        record = {k: None if isinstance(v, float) and np.isnan(v) else v for k, v in summary.loc[name].to_dict().items()}
         record["per_corruption"] = {c: [float(cells[(c, float(s))]) for s in severities] for c in corruptions}
         record["rotation"] = [float(rotation[a]) for a in angles]
         models[name] = record

@@ -6,13 +6,15 @@
 """
 
 from ._augment import AUGMENT_PRESETS, Augment, augment_batch
+from ._callbacks import FewStepsWarning
 from ._cascade import CascadeClassifier
 from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
-from ._preprocessing import PixelScaler, deskew
+from ._preprocessing import InvertedImagesWarning, PixelScaler, deskew
 from ._recipe import LR_SCHEDULES, EpochSpanLRScheduler
 from ._registry import (
     HwrPipeline,
+    check_model_for_data,
     check_model_params,
     list_models,
     make_model,
@@ -30,14 +32,17 @@ __all__ = [
     "MLP",
     "CascadeClassifier",
     "EpochSpanLRScheduler",
+    "FewStepsWarning",
     "HwrNet",
     "HwrPipeline",
+    "InvertedImagesWarning",
     "LR_SCHEDULES",
     "LeNet5",
     "LinearNet",
     "ModernCNN",
     "PixelScaler",
     "augment_batch",
+    "check_model_for_data",
     "check_model_params",
     "deskew",
     "is_seed_deterministic",

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._validation import ValidatedParamsMixin
 from ..errors import HwrError
 from ._fitting import fit_with_validation
+from ._labels import check_label_types
 
 
-class CascadeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class CascadeClassifier(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Main classifier on all classes plus a specialist that decides between two confusable classes.
 
     Parameters
@@ -46,6 +49,12 @@ class CascadeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     that ``predict`` is always the argmax of ``predict_proba``.
     """
 
+    _parameter_constraints = {
+        "main": [HasMethods(["fit", "predict_proba"]), None],
+        "sub": [HasMethods(["fit", "predict_proba"]), None],
+        "pair": ["array-like"],
+    }
+
     def __init__(self, main=None, sub=None, pair=("O", "0")):
         self.main = main
         self.sub = sub
@@ -64,6 +73,8 @@ class CascadeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         ``X_val`` / ``y_val`` (optional) reach both models (the sub-model gets the pair's rows) for early
         stopping when they accept validation data.
         """
+        self._validate_params()
+        check_label_types(y)
         X, y = validate_data(self, X, y, reset=True, dtype=None)
         check_classification_targets(y)
         if len(self.pair) != 2 or self.pair[0] == self.pair[1]:

@@ -18,6 +18,17 @@ VALID_FRACTION = 0.2
 MAX_SHARED_VALIDATION = 0.05
 
 
+def check_label_types(y, what: str = "labels") -> None:
+    """Refuse labels that mix strings and numbers: NumPy would turn them all into strings, silently
+    merging ``0`` and ``'0'`` into one class (or scikit-learn would call them an "unknown label type")."""
+    if isinstance(y, (list, tuple)) or getattr(getattr(y, "dtype", None), "kind", None) == "O":
+        kinds = {"str" if isinstance(v, (str, np.str_)) else "number" if isinstance(v, numbers.Number)
+                 else type(v).__name__ for v in np.asarray(y, dtype=object).ravel()}
+        if len(kinds) > 1:
+            raise HwrError(f"{what} mix {' and '.join(sorted(kinds))} values (0 and '0' would become one class): "
+                           "give every label the same type, e.g. y = np.asarray(y).astype(str)")
+
+
 def _encode_labels(y: np.ndarray, classes: np.ndarray, what: str) -> np.ndarray:
     """Positions of ``y``'s labels in ``classes`` (any order), as int64; unknown labels raise HwrError."""
     y = np.asarray(y)

@@ -31,17 +31,17 @@ from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
 from skorch.utils import is_dataset, to_tensor
 from torch.utils.data import Subset
 
+from .._validation import ParameterError, check_constraints
 from ..errors import HwrError
 from ._augment import augment_batch, resolve_augment
 from ._batching import TensorBatches, _dataset_tensors
-from ._labels import _check_held_out, _encode_labels, class_order, stratified_split
+from ._callbacks import EpochLog, StepsPerEpochCheck, _EarlyStopping, _encoded_accuracy
+from ._constraints import NET_CONSTRAINTS, OPTIMIZERS, ROUTED_CONSTRAINTS
+from ._device import _cpu_has_native_bf16, _resolve_device, _with_device
+from ._labels import _check_held_out, _encode_labels, check_label_types, class_order, stratified_split
 from ._modules import CNN
 from ._persistence import CpuPickleMixin
-from ._recipe import check_recipe, schedule_callback
-from ._training import EpochLog, _cpu_has_native_bf16, _EarlyStopping, _encoded_accuracy, _resolve_device, _with_device
-
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-PRECISIONS = ("auto", "fp32", "bf16")
+from ._recipe import schedule_callback
 
 
 class HwrNet(CpuPickleMixin, NeuralNetClassifier):
@@ -103,7 +103,15 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         The precision actually used (``"fp32"`` or ``"bf16"``).
     history : skorch.History
         Per-epoch ``train_loss``, ``valid_loss``, ``train_acc``, ``valid_acc``, ``dur``.
+
+    Warns
+    -----
+    FewStepsWarning
+        At the first epoch of a fit with fewer than 20 optimiser steps per epoch.
     """
+
+    _parameter_constraints = NET_CONSTRAINTS  # checked by check_params before training
+    _routed_constraints = ROUTED_CONSTRAINTS
 
     def __init__(
         self,
@@ -143,27 +151,20 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ parameters
+    def _validate_params(self) -> None:
+        """Check the parameters against ``_parameter_constraints`` (one-line :class:`ParameterError`)."""
+        params = self.get_params(deep=False)
+        check_constraints(self._parameter_constraints, params, "HwrNet", ParameterError)
+        check_constraints(self._routed_constraints, params, "HwrNet", ParameterError)
+
     def check_params(self, n_features: int = 784) -> HwrNet:
         """Fail early, with a one-line message, on a setting that cannot train.
 
-        Builds the module once on the CPU, so architecture mistakes (unknown pool, bad widths, unknown
-        ``module__*`` names) surface here rather than deep inside ``fit``.
+        Checks the declared constraints, the device, and builds the module once on the meta device, so
+        architecture mistakes (unknown pool, bad widths, unknown ``module__*`` names) surface here rather
+        than deep inside ``fit``.
         """
-        for name in ("max_epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-                raise HwrError(f"{name} must be a positive integer, got {value!r}")
-        if self.patience is not None and (not isinstance(self.patience, numbers.Integral) or self.patience < 1):
-            raise HwrError(f"patience must be a positive integer or None, got {self.patience!r}")
-        if not isinstance(self.lr, numbers.Real) or not self.lr > 0:
-            raise HwrError(f"lr must be a positive number, got {self.lr!r}")
-        if isinstance(self.optimizer, str) and self.optimizer.lower() not in OPTIMIZERS:
-            raise HwrError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.precision not in PRECISIONS:
-            raise HwrError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
-        if not (self.train_split is None or self.train_split == "stratified" or callable(self.train_split)):
-            raise HwrError(f"train_split must be 'stratified', None or a callable, got {self.train_split!r}")
-        check_recipe(self)
+        self._validate_params()
         _resolve_device(self.device)
         resolve_augment(self.augment)
         # Any class count builds the same layers; 2 is the smallest a classifier can have.
@@ -197,6 +198,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
             callbacks.append(
                 ("early_stopping", _EarlyStopping(monitor="valid_loss", patience=self.patience, load_best=True))
             )
+        callbacks.append(("steps_per_epoch", StepsPerEpochCheck()))
         callbacks.append(("print_log", EpochLog()))
         return callbacks
 
@@ -232,6 +234,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         return self._train(X, y, X_val, y_val, fresh=not self.initialized_, classes=classes, **fit_params)
 
     def _train(self, X, y, X_val, y_val, *, fresh: bool, classes=None, **fit_params) -> HwrNet:
+        check_label_types(y)
         X, y = validate_data(self, X, y, dtype=np.float32, reset=fresh)
         check_classification_targets(y)
         self.check_params(n_features=X.shape[1])
@@ -301,7 +304,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         self.precision_ = self._resolve_precision()
         if any(isinstance(m, torch.nn.Conv2d) for m in self.module_.modules()):
             # Channels-last: as fast as NCHW in fp32 on the development CPU (56 vs 55 ms a step), and the
-            # layout the bf16 speed-up was measured with (29 ms; see _training.py).
+            # layout the bf16 speed-up was measured with (29 ms; see _device.py).
             self.module_ = self.module_.to(memory_format=torch.channels_last)
         return self
 
@@ -315,11 +318,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         return "bf16" if has_conv and _cpu_has_native_bf16() else "fp32"
 
     def initialize_optimizer(self, triggered_directly=None):
-        optimizer = self.optimizer
-        if isinstance(optimizer, str):
-            if optimizer.lower() not in OPTIMIZERS:
-                raise HwrError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-            optimizer = OPTIMIZERS[optimizer.lower()]
+        optimizer = OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer  # checked in fit
         args, kwargs = self.get_params_for_optimizer("optimizer", self.get_all_learnable_params())
         self.optimizer_ = optimizer(*args, **kwargs)
         return self

@@ -7,7 +7,7 @@ import warnings
 
 import torch
 
-from ._training import _resolve_device
+from ._device import _resolve_device
 
 _TENSOR_TAG = "__hwr_tensor__"
 

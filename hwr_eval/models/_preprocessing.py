@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import scipy.sparse as sp
 from scipy.ndimage import affine_transform
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._validation import ValidatedParamsMixin
 from ..errors import HwrError
 
 SCALING_MODES = ("negative", "positive", "binary")
+#: An image side whose pixels have a median above this fraction of the pixel range is light paper: uniform
+#: noise (median 0.5) and the corruption suite's brightness and fog (at most 0.5) stay below it, paper
+#: scanned dark-on-light (0.8-1.0) is above.
+LIGHT_BORDER = 2 / 3
 
 
 def deskew(images: np.ndarray) -> np.ndarray:
@@ -46,7 +55,11 @@ def deskew(images: np.ndarray) -> np.ndarray:
     return out
 
 
-class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class InvertedImagesWarning(UserWarning):
+    """Training images that look like dark ink on light paper, where hwr-eval's data are white ink on black."""
+
+
+class PixelScaler(ValidatedParamsMixin, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Map pixel intensities to the ranges the study compared, optionally deskewing first.
 
     The pixel contract: rows are square grayscale images (784 = 28x28 values), with intensities either
@@ -54,6 +67,15 @@ class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     the two ranges it was given (``input_max_``: 255 or 1); ``transform`` refuses data in the other range,
     so a model trained on one scale never silently scores at chance on the other. Negative values, values
     above 255, and rows that are not a square image (785 values: a label column left in?) are refused.
+
+    Shapes: with ``square=True``, one image ``(28, 28)``, a stack ``(n, 28, 28)`` and one flat row ``(784,)``
+    are taken as ``(n, 784)`` rows, in ``fit`` as in ``transform`` (so a pipeline's ``predict`` takes them).
+
+    Polarity: the datasets are white ink on black. ``fit`` learns whether most images have a light
+    border (``ink_ = "dark"``: dark ink on light paper, with an :class:`InvertedImagesWarning`) or a dark
+    one (``"light"``); ``transform`` refuses images of the other polarity, whose every prediction would be
+    wrong, and names the fix (``255 - X``). Image files read by :func:`hwr_eval.read_images` are turned
+    white-on-black already.
 
     Parameters
     ----------
@@ -72,7 +94,15 @@ class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Number of pixels per image seen in ``fit``.
     input_max_ : float
         The input scale learned in ``fit``: 255.0 (0-255 pixels) or 1.0 (pixels in [0, 1]).
+    ink_ : {"light", "dark"} or None
+        Polarity of the training images (see above); None when the rows are not square images.
     """
+
+    _parameter_constraints = {
+        "mode": [StrOptions(set(SCALING_MODES))],
+        "deskew": ["boolean"],
+        "square": ["boolean"],
+    }
 
     def __init__(self, mode: str = "negative", deskew: bool = False, square: bool = True):
         self.mode = mode
@@ -80,10 +110,9 @@ class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.square = square
 
     def fit(self, X, y=None):
-        """Check the input and learn its scale (0-255 or [0, 1])."""
-        if self.mode not in SCALING_MODES:
-            raise HwrError(f"unknown pixel scaling mode {self.mode!r}; choose one of {', '.join(SCALING_MODES)}")
-        X = validate_data(self, X, dtype="numeric", reset=True)
+        """Check the input and learn its scale (0-255 or [0, 1]) and polarity."""
+        self._validate_params()
+        X = validate_data(self, self._as_rows(X, fitted=False), dtype="numeric", reset=True)
         width = X.shape[1]
         is_square = _is_square(width)
         if self.deskew and not is_square:
@@ -96,7 +125,28 @@ class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             )
         high = _check_range(X)
         self.input_max_ = 1.0 if high <= 1.0 else 255.0
+        self.ink_ = _ink(X, self.input_max_) if self.square else None
+        if self.ink_ == "dark":
+            warnings.warn(f"most of these {len(X)} training images have a light border: dark ink on light paper? "
+                          f"hwr-eval's data are white ink on black; pass {_flip(self.input_max_)}",
+                          InvertedImagesWarning, stacklevel=2)
         return self
+
+    def _as_rows(self, X, fitted: bool):
+        """One image (side, side), a stack (n, side, side) or one flat row as (n, side*side) rows."""
+        if not self.square or sp.issparse(X) or not isinstance(X, (np.ndarray, list, tuple)):
+            return X
+        X = np.asarray(X)
+        width = getattr(self, "n_features_in_", None) if fitted else None
+        if X.ndim == 3 and X.shape[1] == X.shape[2]:
+            return X.reshape(len(X), -1)
+        if X.ndim == 1 and _is_square(X.size) and X.size > 1 and width in (None, X.size):
+            return X.reshape(1, -1)
+        # (side, side): one image, unless it is already `side` rows of `side` pixels (side itself square).
+        one_image = (X.size == width) if width is not None else not _is_square(X.shape[1])
+        if X.ndim == 2 and X.shape[0] == X.shape[1] > 1 and one_image:
+            return X.reshape(1, -1)
+        return X
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -107,7 +157,7 @@ class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Return ``X`` (deskewed if asked, then) scaled to the chosen range as float32."""
         check_is_fitted(self, "input_max_")
-        X = validate_data(self, X, dtype="numeric", reset=False)
+        X = validate_data(self, self._as_rows(X, fitted=True), dtype="numeric", reset=False)
         high = _check_range(X)
         if high > self.input_max_:
             raise HwrError(
@@ -118,6 +168,13 @@ class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise HwrError(
                 "PixelScaler was fitted on 0-255 pixels but got values in [0, 1]: pass 0-255 pixels (X * 255) "
                 "or refit on [0, 1] pixels"
+            )
+        fitted_ink = getattr(self, "ink_", None)  # None: not images, or pickled before polarity was learned
+        if fitted_ink is not None and high > 0 and _ink(X, self.input_max_) != fitted_ink:
+            expected = "white ink on black" if fitted_ink == "light" else "dark ink on light paper"
+            raise HwrError(
+                f"most of these {len(X)} images have the other polarity than the training images ({expected}): "
+                f"every prediction would be wrong; pass {_flip(self.input_max_)}"
             )
         X = X.astype(np.float32, copy=False) / np.float32(self.input_max_)  # now in [0, 1]
         if self.deskew:
@@ -132,6 +189,23 @@ class PixelScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
 def _is_square(n: int) -> bool:
     return n > 0 and round(np.sqrt(n)) ** 2 == n
+
+
+def _ink(X: np.ndarray, input_max: float) -> str | None:
+    """``"dark"`` when most images have a light border (dark ink on paper), ``"light"`` otherwise."""
+    side = round(np.sqrt(X.shape[1]))
+    if side < 4 or side * side != X.shape[1] or len(X) == 0:
+        return None
+    images = X.reshape(len(X), side, side)
+    sides = np.stack([images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]], axis=1)
+    # Paper all round: three of the four sides light (one may be crossed by a long stroke; two light sides
+    # facing each other are a corruption such as inverted stripes, not paper).
+    light = (np.median(sides, axis=2) > LIGHT_BORDER * input_max).sum(axis=1) >= 3
+    return "dark" if light.mean() > 0.5 else "light"
+
+
+def _flip(input_max: float) -> str:
+    return "255 - X" if input_max == 255.0 else "1 - X"
 
 
 def _check_range(X: np.ndarray) -> float:

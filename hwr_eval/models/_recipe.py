@@ -24,12 +24,9 @@ schedule, pick ``max_epochs`` as the training length you want, and treat ``patie
 from __future__ import annotations
 
 import math
-import numbers
 
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR, OneCycleLR
-
-from ..errors import HwrError
 
 LR_SCHEDULES = ("constant", "onecycle", "cosine")
 
@@ -37,21 +34,9 @@ LR_SCHEDULES = ("constant", "onecycle", "cosine")
 STUDY_RECIPE = {"optimizer__weight_decay": 0.0, "criterion__label_smoothing": 0.0}
 
 
-def check_recipe(net) -> None:
-    """Raise a one-line :class:`HwrError` for a schedule name, weight decay or label smoothing that cannot train."""
-    if not isinstance(net.lr_schedule, str) or net.lr_schedule not in LR_SCHEDULES:
-        raise HwrError(f"unknown lr_schedule {net.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
-    smoothing = net.get_params_for("criterion").get("label_smoothing", 0.0)
-    if not isinstance(smoothing, numbers.Real) or isinstance(smoothing, bool) or not 0 <= smoothing < 1:
-        raise HwrError(f"label_smoothing must be a number in [0, 1), got {smoothing!r}")
-    decay = net.get_params_for("optimizer").get("weight_decay", 0.0)
-    if not isinstance(decay, numbers.Real) or isinstance(decay, bool) or not decay >= 0:
-        raise HwrError(f"weight_decay must be a non-negative number, got {decay!r}")
-
-
 def schedule_callback(lr_schedule: str) -> LRScheduler | None:
     """The learning-rate callback for ``lr_schedule`` (None for ``"constant"``, and for a bad value, which
-    :func:`check_recipe` refuses when ``fit`` begins)."""
+    ``HwrNet.check_params`` refuses when ``fit`` begins)."""
     if isinstance(lr_schedule, str) and lr_schedule in LR_SCHEDULES[1:]:
         return EpochSpanLRScheduler(lr_schedule)
     return None
@@ -77,7 +62,7 @@ class EpochSpanLRScheduler(LRScheduler):
 
     def __init__(self, schedule: str = "onecycle"):
         # No check here: the net builds this callback whenever its parameters are read, and scikit-learn
-        # wants set_params to accept any value; check_recipe refuses a bad name when fit begins.
+        # wants set_params to accept any value; HwrNet.check_params refuses a bad name when fit begins.
         policy = OneCycleLR if schedule == "onecycle" else CosineAnnealingLR
         super().__init__(policy=policy, step_every="batch")
         self.schedule = schedule

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 
 import numpy as np
@@ -23,9 +24,10 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import HwrError
 from ._cascade import CascadeClassifier
 from ._fitting import fit_pipeline_with_validation
+from ._labels import check_label_types
 from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
-from ._preprocessing import SCALING_MODES, PixelScaler
+from ._preprocessing import PixelScaler
 from ._recipe import STUDY_RECIPE
 
 
@@ -60,6 +62,7 @@ class HwrPipeline(Pipeline):
 
     def fit(self, X, y=None, X_val=None, y_val=None, **params) -> HwrPipeline:
         """Fit all steps; see the class docstring for ``X_val`` / ``y_val``."""
+        check_label_types(y)
         if X_val is None and y_val is None:
             return super().fit(X, y, **params)
         if X_val is None or y_val is None:
@@ -133,8 +136,8 @@ def make_model(name: str, **params) -> HwrPipeline:
     HwrError
         Unknown model name, unknown/ambiguous parameter, or a value that cannot train.
     """
-    if name not in _BUILDERS:
-        raise HwrError(f"unknown model {name!r}; choose one of {', '.join(_BUILDERS)}")
+    if not isinstance(name, str) or name not in _BUILDERS:
+        raise HwrError(f"unknown model {name!r}{_did_you_mean(name, _BUILDERS)}; choose one of {', '.join(_BUILDERS)}")
     model = HwrPipeline([("scale", PixelScaler()), ("clf", _BUILDERS[name]())])
     model.set_params(**resolve_params(model, params))
     check_model_params(model)
@@ -170,26 +173,57 @@ def resolve_params(model: BaseEstimator, params: dict) -> dict:
         if len(matches) == 1 or (len(matches) > 1 and len(twins) == 1):
             resolved.update(dict.fromkeys(matches, value))
         elif not matches:
-            short = sorted({p.rsplit("__", 1)[-1] for p in valid if "callbacks__" not in p})
-            raise HwrError(f"unknown parameter {key!r} for this model; known names include: {', '.join(short)}")
+            known = [p for p in valid if "callbacks__" not in p]
+            short = sorted({p.rsplit("__", 1)[-1] for p in known})
+            raise HwrError(f"unknown parameter {key!r} for this model{_did_you_mean(key, short + known)}; "
+                           f"known names include: {', '.join(short)}")
         else:
             raise HwrError(f"ambiguous parameter {key!r}: matches {', '.join(sorted(matches))}; use the full name")
     return resolved
 
 
+def _did_you_mean(name, choices) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, as skorch words it, else ``""``."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1) if isinstance(name, str) else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def check_model_params(model: BaseEstimator) -> None:
-    """Raise :class:`HwrError` now for settings that would only fail later inside ``fit``."""
+    """Raise :class:`HwrError` now for settings that would only fail later inside ``fit``.
+
+    Walks the pipeline (and a cascade's main and sub-models) and runs each step's own validation:
+    ``check_params`` of the networks (constraints, device, a dry build of the module), scikit-learn's
+    ``_validate_params`` (``_parameter_constraints``) of every other estimator.
+    """
     for step in _walk(model):
-        if isinstance(step, HwrNet):
-            step.check_params()
-        elif isinstance(step, PixelScaler):
-            if step.mode not in SCALING_MODES:
-                raise HwrError(f"unknown pixel scaling mode {step.mode!r}; choose one of {', '.join(SCALING_MODES)}")
-        elif hasattr(step, "_validate_params") and not isinstance(step, (Pipeline, CascadeClassifier)):
-            try:
-                step._validate_params()
-            except InvalidParameterError as exc:
-                raise HwrError(f"{type(step).__name__}: {exc}") from exc
+        if isinstance(step, Pipeline):
+            continue  # its steps are walked; Pipeline's own check would only re-check the list
+        validate = step.check_params if isinstance(step, HwrNet) else getattr(step, "_validate_params", None)
+        if validate is None:
+            continue
+        try:
+            validate()
+        except HwrError:
+            raise
+        except InvalidParameterError as exc:
+            raise HwrError(str(exc)) from None
+
+
+def check_model_for_data(model: BaseEstimator, n_train: int, n_classes: int) -> None:
+    """Raise :class:`HwrError` now for settings that cannot work on ``n_train`` images of ``n_classes`` classes.
+
+    Call it once the data are loaded and before training: k-NN's ``n_neighbors`` above the number of
+    training images, and a cascade's ``pair`` on data without two classes, fail only after the other
+    models trained.
+    """
+    check_model_params(model)
+    if n_classes < 2:
+        raise HwrError(f"need at least two classes to train a classifier; the data have {n_classes}")
+    for step in _walk(model):
+        k = getattr(step, "n_neighbors", None)
+        if isinstance(step, KNeighborsClassifier) and k is not None and k > n_train:
+            raise HwrError(f"n_neighbors={k} but only {n_train:,} training images; set n_neighbors to at most "
+                           f"{n_train:,} (e.g. --set knn.n_neighbors=3)")
 
 
 def _walk(estimator):

@@ -3,7 +3,7 @@
 from ._compare import finish_run, run_compare
 from ._configure import build_models, build_spec_models, configure_model, run_settings
 from ._cv import CV_SCORING, run_cv
-from ._dask import dask_backend, dask_client, parse_scheduler
+from ._dask import check_scheduler, dask_backend, dask_client, parse_scheduler
 from ._events import RunEvents
 from ._grid import run_grid
 from ._interrupt import CompareInterrupted
@@ -30,6 +30,7 @@ __all__ = [
     "build_spec_models",
     "check_predictions_path",
     "configure_model",
+    "check_scheduler",
     "dask_backend",
     "dask_client",
     "finish_run",

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import logging
 import os
 import re
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -39,6 +41,10 @@ GPU_RESOURCE = "GPU"
 WORKER_SETUP_PLUGIN = "hwr-eval-worker-setup"
 CONNECT_TIMEOUT_S = 10
 WORKER_TIMEOUT_S = 30
+#: More local workers than this per CPU core is a typo (local:1000), not a plan: each is a process.
+MAX_LOCAL_WORKERS_PER_CORE = 4
+#: The Dask config keys a tls:// address needs (set in a Dask config file or DASK_DISTRIBUTED__COMM__TLS__*).
+TLS_KEYS = ("distributed.comm.tls.ca-file", "distributed.comm.tls.client.cert")
 
 
 def parse_scheduler(scheduler: str) -> tuple[str, int | str]:
@@ -59,11 +65,76 @@ def parse_scheduler(scheduler: str) -> tuple[str, int | str]:
         n = int(local["n"]) if local["n"] is not None else (os.cpu_count() or 1)
         if n < 1:
             raise HwrError(f"--scheduler {scheduler!r}: a local cluster needs at least 1 worker; {_SCHEDULER_HINT}")
+        most = MAX_LOCAL_WORKERS_PER_CORE * (os.cpu_count() or 1)
+        if n > most:
+            raise HwrError(f"--scheduler {scheduler!r}: {n} worker processes on {os.cpu_count()} CPU cores; use at "
+                           f"most local:{most}")
         return "local", n
     address = _ADDRESS.match(text)
     if address and 0 < int(address["port"]) < 65536:
+        _check_scheme(scheduler, address["scheme"] or "tcp")
         return "address", text if address["scheme"] else f"tcp://{text}"
     raise HwrError(f"--scheduler {scheduler!r}: not a Dask scheduler; {_SCHEDULER_HINT}")
+
+
+def _check_scheme(scheduler: str, scheme: str) -> None:
+    """Refuse, in one line, the protocols this machine cannot speak (distributed only fails deep inside)."""
+    import dask
+
+    if scheme == "tls" and not all(dask.config.get(key, None) for key in TLS_KEYS):
+        raise HwrError(
+            f"--scheduler {scheduler!r}: a TLS scheduler needs the cluster's certificates; set "
+            f"{' and '.join(TLS_KEYS)} (and client.key) in the Dask config or its DASK_DISTRIBUTED__COMM__TLS__* "
+            "environment variables, or use the scheduler's tcp:// address"
+        )
+    if scheme == "ucx" and not any(importlib.util.find_spec(m) for m in ("distributed_ucxx", "ucp")):
+        raise HwrError(f"--scheduler {scheduler!r}: ucx:// needs the UCX comm package (distributed-ucxx) here and on "
+                       "the cluster; install it, or use the scheduler's tcp:// address")
+
+
+def check_scheduler(scheduler) -> None:
+    """Check a ``--scheduler`` value and, for a tcp:// address, that a Dask scheduler answers there.
+
+    Cheap (one TCP connection, a few seconds at most): call it before loading data. Raises a one-line
+    :class:`HwrError` for a bad value, an address nobody listens on, and a server that is not a Dask
+    scheduler (the dashboard's HTTP port, 8787, instead of the scheduler's, 8786).
+    """
+    kind, target = parse_scheduler(scheduler)
+    if kind == "address" and target.startswith("tcp://"):
+        _probe(target)
+
+
+def _probe(address: str, timeout: float | None = None) -> None:
+    """Connect to ``tcp://host:port`` and wait for the scheduler's handshake, which it sends first.
+
+    An HTTP server (the dashboard) sends nothing until asked; distributed would then wait for ever.
+    """
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    host, port = address[len("tcp://"):].rsplit(":", 1)
+    host = host.strip("[]")
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+    except OSError as exc:
+        raise HwrError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc}); start one with "
+                       "`dask scheduler`") from None
+    with sock:
+        try:
+            first = sock.recv(16)
+        except TimeoutError:
+            first = b""
+        if first and not first.startswith(b"HTTP"):
+            return
+        http = first.startswith(b"HTTP")
+        if not first:
+            try:  # silent: ask it whether it speaks HTTP
+                sock.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+                sock.settimeout(2)
+                http = sock.recv(16).startswith(b"HTTP")
+            except OSError:
+                http = False
+    what = "an HTTP server (the Dask dashboard?)" if http else f"not a Dask scheduler (no handshake in {timeout:g} s)"
+    raise HwrError(f"{address} is {what}; give the scheduler's address as `dask scheduler` prints it "
+                   "(tcp://host:8786 by default; the dashboard is on 8787)")
 
 
 @functools.cache
@@ -173,10 +244,14 @@ def dask_client(scheduler=None, *, torch_threads: int = 1) -> Iterator[Any]:
             client.wait_for_workers(target, timeout=WORKER_TIMEOUT_S * 4)  # all of them get the set-up below
             where = f"the local cluster ({target} workers)"
         else:
+            if target.startswith("tcp://"):
+                _probe(target)  # distributed waits for ever on a server that never answers (the dashboard)
             try:
                 client = Client(target, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
             except (OSError, TimeoutError) as exc:
                 raise HwrError(f"cannot reach the Dask scheduler at {target} ({exc}); start one with `dask scheduler`") from None
+            except (TypeError, ValueError, ImportError) as exc:  # a protocol this machine is not set up for
+                raise HwrError(f"cannot connect to the Dask scheduler at {target}: {exc}") from None
             stack.callback(client.close)
             where = target
             try:
@@ -230,14 +305,35 @@ def dask_backend(client, scatter: Sequence[Any] = ()):
     import joblib
 
     resources = fit_resources(client)
+    joblib.register_parallel_backend(_BACKEND, _backend_class())
     return joblib.parallel_config(
-        backend="dask",
+        backend=_BACKEND,
         n_jobs=-1,
         client=client,
         scatter=list(scatter),
         wait_for_workers_timeout=WORKER_TIMEOUT_S,
         **({"resources": resources} if resources else {}),
     )
+
+
+_BACKEND = "hwr-eval-dask"
+
+
+@functools.cache
+def _backend_class():
+    """joblib's Dask backend, but never one job: joblib runs ``n_jobs == 1`` in the calling process.
+
+    Its Dask backend counts the cluster's worker threads as its jobs; a cluster of one single-threaded
+    worker (``local:1``, or one GPU worker) thus made joblib skip Dask entirely and fit everything here.
+    Two jobs on one thread simply queue on the worker.
+    """
+    from joblib._dask import DaskDistributedBackend
+
+    class AtLeastTwoJobs(DaskDistributedBackend):
+        def effective_n_jobs(self, n_jobs):
+            return max(2, super().effective_n_jobs(n_jobs))
+
+    return AtLeastTwoJobs
 
 
 def _fit_task(model, X, y, X_val=None, y_val=None):

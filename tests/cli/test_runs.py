@@ -94,8 +94,8 @@ def test_compare_on_real_digits(invoke, real_data_dir, tmp_path, monkeypatch, ch
         (["--models", "knn", "--target-risk", "0"], "--target-risk"),
         (["--models", "knn", "--context", "O,?"], "context classes '?' are not among the classes"),
         (["--models", "knn", "--classes", "digits", "--context", "letters"], "none of the model's classes are letters"),
-        (["--models", "modern_cnn", "--set", "modern_cnn.lr_schedule=step"], "unknown lr_schedule 'step'"),
-        (["--models", "cnn", "--set", "cnn.label_smoothing=-0.1"], "label_smoothing must be a number in [0, 1)"),
+        (["--models", "modern_cnn", "--set", "modern_cnn.lr_schedule=step"], "'lr_schedule' parameter of HwrNet"),
+        (["--models", "cnn", "--set", "cnn.label_smoothing=-0.1"], "'criterion__label_smoothing' parameter of HwrNet"),
     ],
 )
 def test_compare_bad_inputs(invoke, one_line_error, synthetic_env, tmp_path, args, message):

@@ -120,3 +120,37 @@ def test_model_without_predict_proba_gets_a_note():
     assert arrays == {}
     assert records["selective"]["available"] is False and "no predict_proba" in records["selective"]["note"]
     assert records["selective"]["threshold"] is None and records["calibration"]["available"] is False
+
+
+@pytest.mark.parametrize("per_class", [1, 2, 4])
+def test_few_validation_images_per_class_give_scikit_learns_temperature(overconfident_logreg, per_class):
+    """With 1-4 validation images per class (``--per-class`` 6..16), scikit-learn's default 5 folds crash."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+
+    model, X_val, y_val, _, _ = overconfident_logreg
+    rows = np.concatenate([np.flatnonzero(y_val == c)[:per_class] for c in model.classes_])
+    calibrated, temperature = fit_temperature(model, X_val[rows], y_val[rows])
+    # Independent check: the temperature minimising the validation NLL of the model's logits.
+    logits = model.decision_function(X_val[rows])
+    target = np.searchsorted(model.classes_, y_val[rows])
+
+    def nll(t):
+        return -log_softmax(logits / t, axis=1)[np.arange(len(rows)), target].mean()
+
+    best = minimize_scalar(nll, bounds=(0.01, 100), method="bounded", options={"xatol": 1e-8}).x
+    assert nll(temperature) <= nll(best) + 1e-6
+    np.testing.assert_allclose(calibrated.predict_proba(X_val[rows]),
+                               temperature_scale_proba(model, X_val[rows], temperature), atol=1e-9)
+
+
+def test_calibration_that_cannot_be_fitted_is_recorded_not_raised(overconfident_logreg):
+    model, X_val, y_val, X_test, y_test = overconfident_logreg
+    one_class = y_val == y_val[0]
+    with pytest.raises(HwrError, match="at least two classes"):
+        fit_temperature(model, X_val[one_class], y_val[one_class])
+    records, arrays = reliability_records(model, X_val[one_class], y_val[one_class], y_test, model.predict(X_test),
+                                          model.predict_proba(X_test), X_test, [str(c) for c in range(10)])
+    assert records["calibration"]["temperature"] is None and records["calibration"]["after"] is None
+    assert records["calibration"]["note"].startswith("not temperature-scaled: temperature scaling needs")
+    assert records["selective"]["calibrated"] is False and arrays == {}

@@ -80,3 +80,38 @@ def test_bad_input_is_one_line_error(table):
         evaluate_robustness({}, X, y)
     assert not np.isnan(robustness_summary(evaluate_robustness(models, X, y, corruptions=["fog"], severities=[1],
                                                                angles=[])).loc["nn", "mca"])
+
+
+class _Diverged(KNeighborsClassifier):
+    """A fitted model whose probabilities are NaN, as a network's are after its training diverged."""
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), np.nan)
+
+
+def test_what_would_make_a_nan_is_refused_before_the_suite(table):
+    _, models, X, y, _ = table
+    made = []
+    progress = lambda *a: made.append(a)  # noqa: E731
+    for bad_X, bad_y, fragment in ((X[:0], y[:0], "no test images"),
+                                   (np.where(np.arange(X.shape[1]) == 5, np.nan, X.astype(float)), y, "NaN")):
+        with pytest.raises(HwrError, match=fragment):
+            evaluate_robustness(models, bad_X, bad_y, on_progress=progress)
+    with pytest.raises(HwrError, match="severity 6 does not exist"):
+        evaluate_robustness(models, X, y, severities=[1, 6], on_progress=progress)
+    diverged = _Diverged(1).fit(X, y)
+    with pytest.raises(HwrError, match="model 'diverged' gives NaN or infinite probabilities"):
+        evaluate_robustness({**models, "diverged": diverged}, X, y, on_progress=progress)
+    assert made == []  # nothing was corrupted or reported before the refusal
+
+
+def test_record_has_no_nan_when_a_summary_value_does_not_apply(table):
+    import json
+
+    _, models, X, y, _ = table
+    frame = evaluate_robustness(models, X, y, corruptions=["fog"], severities=[1], angles=[15])  # no +-30
+    record = robustness_record(frame, random_state=0, file=None)
+    assert record["models"]["nn"]["rotation_30"] is None
+    assert record["models"]["nn"]["mca"] == pytest.approx(frame.query("model == 'nn' and corruption == 'fog'")
+                                                          ["accuracy"].mean())
+    json.dumps(record, allow_nan=False)  # what results.json is written with

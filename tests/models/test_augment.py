@@ -86,7 +86,7 @@ def test_a_pure_rotation_matches_the_corruption_suites_rotation(monkeypatch):
 
 
 def test_unknown_augment_fails_before_training():
-    with pytest.raises(HwrError, match="augment must be"):
+    with pytest.raises(HwrError, match="'augment' parameter of HwrNet must be .* Got 'rotate'"):
         make_model("cnn", augment="rotate")
 
 

@@ -188,11 +188,11 @@ def test_cuda_request_without_cuda_fails_clearly():
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"max_epochs": 0}, "max_epochs must be a positive integer"),
-        ({"batch_size": 0}, "batch_size must be a positive integer"),
-        ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
-        ({"precision": "fp8"}, "unknown precision 'fp8'"),
-        ({"lr": -0.1}, "lr must be a positive number"),
+        ({"max_epochs": 0}, r"'max_epochs' parameter of HwrNet must be an int in the range \[1, inf\). Got 0"),
+        ({"batch_size": 0}, r"'batch_size' parameter of HwrNet must be an int in the range \[1, inf\). Got 0"),
+        ({"optimizer": "rmsprop"}, "'optimizer' parameter of HwrNet must be a str among .* Got 'rmsprop'"),
+        ({"precision": "fp8"}, "'precision' parameter of HwrNet must be a str among .* Got 'fp8'"),
+        ({"lr": -0.1}, r"'lr' parameter of HwrNet must be a float in the range \(0.0, inf\). Got -0.1"),
         ({"module__pool": "median"}, "unknown pool type 'median'"),
         ({"module__widht": 3}, "bad parameters for CNN"),
     ],

@@ -76,8 +76,9 @@ def test_pandas_output_keeps_the_column_names():
 
 
 def test_unknown_mode_is_rejected_with_the_choices():
-    with pytest.raises(ValueError, match="negative, positive, binary"):
+    with pytest.raises(HwrError, match="'mode' parameter of PixelScaler must be a str among") as info:
         PixelScaler(mode="signed").fit(np.zeros((2, 4)))
+    assert all(f"'{mode}'" in str(info.value) for mode in ("negative", "positive", "binary"))
 
 
 def _slanted_bar(shift_per_row: float) -> np.ndarray:

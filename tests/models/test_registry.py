@@ -99,11 +99,11 @@ def test_ambiguous_and_unknown_short_names_are_rejected():
 @pytest.mark.parametrize(
     ("name", "params", "match"),
     [
-        ("cnn", {"max_epochs": -1}, "max_epochs must be a positive integer"),
+        ("cnn", {"max_epochs": -1}, "'max_epochs' parameter of HwrNet must be an int in the range"),
         ("cnn", {"pool": "median"}, "unknown pool type 'median'"),
-        ("mlp", {"clf__optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
-        ("lenet5", {"clf__precision": "fp16"}, "unknown precision 'fp16'"),
-        ("knn", {"mode": "signed"}, "unknown pixel scaling mode 'signed'"),
+        ("mlp", {"clf__optimizer": "rmsprop"}, "'optimizer' parameter of HwrNet .* Got 'rmsprop'"),
+        ("lenet5", {"clf__precision": "fp16"}, "'precision' parameter of HwrNet .* Got 'fp16'"),
+        ("knn", {"mode": "signed"}, "'mode' parameter of PixelScaler .* Got 'signed'"),
         ("knn", {"clf__n_neighbors": 0}, "KNeighborsClassifier"),
         ("cascade", {"clf__sub__module__pool": "min"}, "unknown pool type 'min'"),
     ],

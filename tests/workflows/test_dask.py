@@ -166,7 +166,7 @@ def test_fit_on_worker_returns_fitted_model(dask_cluster, small_synthetic):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("local:3", ("local", 3)), ("tcp://10.0.0.5:8786", ("address", "tcp://10.0.0.5:8786")),
-     ("sched.example.org:8786", ("address", "tcp://sched.example.org:8786")), ("tls://h:1", ("address", "tls://h:1"))],
+     ("sched.example.org:8786", ("address", "tcp://sched.example.org:8786"))],  # tls://: see test_dask_input.py
 )
 def test_parse_scheduler(text, expected):
     assert parse_scheduler(text) == expected

@@ -1,15 +1,10 @@
-"""Device resolution, the precision behind ``precision="auto"`` and the callbacks ``HwrNet`` trains with."""
+"""Devices: ``device="auto"`` resolved for the duration of a call, and the CPU's native bf16 behind ``precision="auto"``."""
 
 from __future__ import annotations
 
 import functools
-import re
-import sys
 
-import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, PrintLog
-from skorch.utils import to_numpy
 
 from ..errors import HwrError
 
@@ -30,18 +25,6 @@ def _cpu_has_native_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
-
-
-_ANSI_CODES = re.compile(r"\x1b\[[0-9;]*m")
-
-
-class EpochLog(PrintLog):
-    """skorch's per-epoch table, printed at once (not when a pipe's buffer fills) and coloured only on
-    terminals, so logs and pipes get plain text."""
-
-    def _sink(self, text: str, verbose: int) -> None:
-        if verbose:
-            print(text if sys.stdout.isatty() else _ANSI_CODES.sub("", text), flush=True)
 
 
 def _resolve_device(device) -> torch.device:
@@ -77,18 +60,3 @@ def _with_device(method):
             self.__dict__["_device_resolved"] = False
 
     return wrapper
-
-
-def _encoded_accuracy(net, X, y) -> float:
-    """Accuracy on the internal integer labels (skorch scores with encoded targets during training)."""
-    y_pred = net.predict_proba(X).argmax(axis=1)
-    return float(np.mean(y_pred == to_numpy(y).astype(np.int64)))
-
-
-class _EarlyStopping(EarlyStopping):
-    """skorch's EarlyStopping that stays idle when there is no validation loss to watch."""
-
-    def on_epoch_end(self, net, **kwargs):
-        if self.monitor not in net.history[-1] or net.history[-1, self.monitor] is None:
-            return None
-        return super().on_epoch_end(net, **kwargs)
