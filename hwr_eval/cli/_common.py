@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import shlex
+import signal
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -12,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape as rich_escape
 
-from ..errors import HwrError
+from ..errors import HwrError, SyntheticDataWarning
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,7 +42,14 @@ def user_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                # The synthetic-data banner is printed by the command itself; other warnings become one line.
+                warnings.simplefilter("ignore", SyntheticDataWarning)
+                warnings.showwarning = _show_warning
+                return func(*args, **kwargs)
+        except Terminated:
+            err_console.print("terminated (SIGTERM); finished work was kept", highlight=False)
+            raise typer.Exit(143) from None
         except HwrError as exc:
             err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
@@ -56,8 +65,21 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (finished models are kept) but reported as what it was."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err_console.print(f"[yellow]warning:[/] {rich_escape(str(message))}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: SIGTERM (a job scheduler's stop) ends a run like Ctrl-C does."""
+    signal.signal(signal.SIGTERM, _terminate)
     app()
 
 

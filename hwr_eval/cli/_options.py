@@ -173,6 +173,6 @@ def spec_from_options(ctx: typer.Context, *, models: list[str] | None, config: P
 def _check_scheduler(scheduler: str | None) -> None:
     """Refuse a malformed ``--scheduler`` before any data is loaded (connecting comes later)."""
     if scheduler is not None:
-        from ..workflows._dask import parse_scheduler
+        from ..workflows import check_scheduler
 
-        parse_scheduler(scheduler)
+        check_scheduler(scheduler)

@@ -19,6 +19,7 @@ from ._common import (
     DataOpt,
     PerClassOpt,
     SplitOpt,
+    Terminated,
     announce_data,
     app,
     command_line,
@@ -220,13 +221,15 @@ def compare(
         with robustness_progress() if spec.robustness or spec.seeds > 1 else contextlib.nullcontext() as on_progress:
             run_dir = run_compare(spec, events=CliEvents(on_progress), command=command_line(ctx))
     except CompareInterrupted as exc:
+        terminated = isinstance(exc.__context__, Terminated)  # SIGTERM rather than Ctrl-C
         err_console.print(
-            f"interrupted: kept {len(exc.finished)} finished model(s) in {exc.run_dir} (status incomplete)",
+            f"{'terminated (SIGTERM)' if terminated else 'interrupted'}: kept {len(exc.finished)} finished model(s) "
+            f"in {exc.run_dir} (status incomplete)",
             highlight=False,
         )
         if exc.finished:
             _print_run(exc.run_dir)
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if terminated else 130) from None
     record = _print_run(run_dir)
     if record.robustness:
         print_robustness(record.robustness)

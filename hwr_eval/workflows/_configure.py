@@ -15,6 +15,7 @@ from ..data._sources import CLASS_SETS
 from ..errors import HwrError
 from ..evaluation import resolve_context
 from ..models._registry import (
+    check_model_for_data,
     check_model_params,
     list_models,
     make_model,
@@ -178,12 +179,23 @@ def default_command(kind: str, spec: RunSpec) -> str:
     return f"hwr_eval.run_{kind}({', '.join(f'{k}={v!r}' for k, v in given.items())})"
 
 
+def check_models_for_data(spec: RunSpec, estimators: Mapping[str, BaseEstimator], n_train: int, n_classes: int) -> None:
+    """Settings that cannot work on this much data (k-NN's k above the training images) fail before any training.
+
+    Only the registry's models: estimators passed in by the caller are theirs to check.
+    """
+    if not isinstance(spec.models, Mapping):
+        for model in estimators.values():
+            check_model_for_data(model, n_train, n_classes)
+
+
 def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: Mapping[str, BaseEstimator],
-                events, command: str | None) -> tuple[Dataset, RunSpec, RunFolder, str]:
+                events, command: str | None, *, train_fraction: float = 1.0) -> tuple[Dataset, RunSpec, RunFolder, str]:
     """Claim the folder, load and check the data: every refusal comes before any training.
 
     The folder is claimed first, so of two runs on one ``--out`` the second stops at once; it is given
-    back when the data then fails its checks.
+    back when the data then fails its checks. ``train_fraction`` is the share of the training split one
+    fit sees (a grid's folds).
     """
     from ._score import check_dataset
 
@@ -201,6 +213,7 @@ def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: M
         if spec.context is not None:
             resolve_context(spec.context, dataset.classes)
         check_dataset(dataset)
+        check_models_for_data(spec, estimators, int(len(dataset.y_train) * train_fraction), len(dataset.classes))
         command = command or default_command(kind, spec)
         folder = RunFolder.create(kind, dataset, spec=spec, settings=run_settings(spec, dataset), command=command,
                                   claimed=claimed)

@@ -12,7 +12,7 @@ from sklearn.model_selection import StratifiedKFold, cross_validate
 from ..data import Dataset
 from ..errors import HwrError
 from ..runs import RunSpec
-from ._configure import build_spec_models, spec_from_call
+from ._configure import build_spec_models, check_models_for_data, spec_from_call
 from ._dask import dask_backend, dask_client
 from ._events import RunEvents, events_from
 from ._interrupt import _CtrlC, _SigintWatch
@@ -56,6 +56,7 @@ def run_cv(
     n_min = int(pd.Series(y).value_counts().min())
     if folds < 2 or folds > n_min:
         raise HwrError(f"--folds {folds}: needs 2 to {n_min} folds (the rarest class has {n_min} images)")
+    check_models_for_data(spec, estimators, len(y) * (folds - 1) // folds, len(dataset.classes))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=spec.seed)
     rows = {}
     with dask_client(spec.scheduler) as client, dask_backend(client, scatter=[X, y]):

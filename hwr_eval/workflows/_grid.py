@@ -89,7 +89,8 @@ def run_grid(
     if dataset is not None:
         check_dataset(dataset, min_train=cv)
     command = command or f"hwr_eval.run_grid(model={name!r}, param_grid={dict(param_grid)!r}, cv={cv})"
-    dataset, spec, folder, command = prepare_run("grid", spec, dataset, {name: estimator}, events, command)
+    dataset, spec, folder, command = prepare_run("grid", spec, dataset, {name: estimator}, events, command,
+                                                 train_fraction=(cv - 1) / cv)
     try:
         check_dataset(dataset, min_train=cv)
         folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=spec.seed)

@@ -81,6 +81,7 @@ def test_a_conflicting_epoch_limit_is_an_error_not_a_silent_winner(invoke, one_l
     (("--seed", "1", "--model-seed", "2"), "--seed sets both seeds"),
     (("--model-seed", "-1"), "--model-seed"),
     (("--context", "0,Q", "--classes", "digits"), "'Q' are not among the classes"),
+    (("--scheduler", "tcp://127.0.0.1:1"), "cannot reach the Dask scheduler"),
 ])
 def test_run_options_are_checked_once_before_any_data(invoke, one_line_error, synthetic_env, tmp_path, args, fragment):
     result = invoke("compare", "--models", "knn", *args, "--out", tmp_path / "run")
@@ -146,3 +147,39 @@ def test_simultaneous_compares_on_the_same_out_one_proceeds(tmp_path):
     loser = next(p for p in outputs.values() if p.returncode == 2)
     assert "Traceback" not in loser.stderr and ("belongs to another run" in loser.stderr or "not empty" in loser.stderr)
     assert open_run(out).record.complete and list(open_run(out).record.models) == ["knn"]
+
+
+@pytest.mark.parametrize("setting, fragment, before_data", [
+    ("cnn.dropout=2", "dropout", True),
+    ("knn.n_neighbors=100000", "n_neighbors=100000 but only", False),
+])
+def test_impossible_model_settings_fail_before_training(invoke, one_line_error, synthetic_env, tmp_path, setting,
+                                                         fragment, before_data):
+    model = setting.split(".")[0]
+    result = invoke("compare", "--models", model, "--set", setting, *SMALL, "--out", tmp_path / "run")
+    assert fragment in one_line_error(result)
+    assert "training" not in result.stdout and not (tmp_path / "run").exists()
+    assert ("SYNTHETIC" not in result.stderr) is before_data
+
+
+def test_sigterm_ends_a_run_with_a_message_and_keeps_finished_models(tmp_path):
+    """A job scheduler's stop (SIGTERM) is reported in one line, exit 143, with the finished models kept."""
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "HWR_DATA": "", "HWR_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "hwr_eval", "compare", "--models", "knn,mlp", "--per-class", "30",
+               "--max-epochs", "500", "--set", "mlp.patience=500", "--set", "mlp.batch_size=8", "--no-report", "--out", str(out)]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    for line in proc.stdout:  # wait until the second model is training
+        if "[2/2] mlp" in line or time.monotonic() > deadline:
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    assert "Traceback" not in stderr and "terminated (SIGTERM)" in stderr
+    record = read_record(out)
+    assert record.status == "incomplete" and list(record.models) == ["knn"]
