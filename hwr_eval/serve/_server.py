@@ -95,7 +95,10 @@ def serve(run_dir: str | os.PathLike, *, host: str = LOCAL_HOST, port: int | Non
         if collect_dir is not None:
             announce(f"confirmed drawings go to {Path(collect_dir)}/<class>/")
         # uvicorn handles SIGINT/SIGTERM itself: it finishes the open requests, then run() returns.
-        make_server(app, sock, log_level=log_level).run(sockets=[sock])
+        try:
+            make_server(app, sock, log_level=log_level).run(sockets=[sock])
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it has already handled by shutting down
+            pass
     finally:
         sock.close()
     announce("stopped")
