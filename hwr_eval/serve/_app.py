@@ -32,6 +32,8 @@ MAX_UPLOAD_BYTES = 16 * 2**20
 #: Largest image accepted (pixels, read from the header before decoding): a 20-megapixel photo fits.
 #: Lower than ``hwr-eval predict``'s limit because a server decodes many images at once.
 MAX_UPLOAD_PIXELS = 24_000_000
+#: An oversized body is read and dropped up to this many times the limit, so the client gets its 413.
+DRAIN_FACTOR = 4
 
 _IMAGE_FIELD = {"type": "string", "format": "binary", "description": "The image: PNG, JPEG, TIFF, BMP or GIF."}
 _DATA_URL = {"type": "string", "description": "The image as a data URL, e.g. data:image/png;base64,iVBOR..."}
@@ -51,12 +53,23 @@ def _body_doc(fields: dict, required: list[str], json_image: str = "image") -> d
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over ``limit`` bytes gets 413 before the app parses any of it."""
+    """ASGI middleware: a request body over ``limit`` bytes gets 413 before the app parses any of it.
+
+    The rest of an oversized body (up to :data:`DRAIN_FACTOR` times the limit) is read and dropped before
+    the answer goes out: a client still sending when the server closes the connection sees a reset
+    connection instead of the 413. Beyond that the connection is simply closed.
+    """
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, int(limit)
 
-    async def _refuse(self, send) -> None:
+    async def _refuse(self, receive, send, received: int, more: bool) -> None:
+        while more and received <= DRAIN_FACTOR * self.limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            received += len(message.get("body", b""))
+            more = message.get("more_body", False)
         body = f'{{"error": "request body is larger than the limit of {self.limit:,} bytes"}}'.encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
@@ -68,7 +81,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.limit:
-            return await self._refuse(send)
+            return await self._refuse(receive, send, 0, True)
         chunks, size = [], 0
         while True:  # chunked uploads carry no length: count while reading
             message = await receive()
@@ -76,9 +89,10 @@ class BodyLimit:
                 return None  # the client went away
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
+            more = message.get("more_body", False)
             if size > self.limit:
-                return await self._refuse(send)
-            if not message.get("more_body"):
+                return await self._refuse(receive, send, size, more)
+            if not more:
                 break
         body, replayed = b"".join(chunks), False
 
