@@ -229,9 +229,14 @@ def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None
     def predict(data: bytes, context: str) -> dict:
         start = time.perf_counter()
         x, _ = preprocess(data)
-        answers = [m.answer(x, context) for m in served]
+        timings = {"preprocess": round(1000 * (time.perf_counter() - start), 2)}
+        answers = []
+        for model in served:
+            begin = time.perf_counter()
+            answers.append(model.answer(x, context))
+            timings[model.name] = round(1000 * (time.perf_counter() - begin), 2)
         return {"context": context, "input": _png_data_url(x.reshape(28, 28)), "models": answers,
-                "elapsed_ms": round(1000 * (time.perf_counter() - start), 2)}
+                "elapsed_ms": round(1000 * (time.perf_counter() - start), 2), "timings_ms": timings}
 
     def collect(data: bytes, label: str) -> dict:
         _, grey = preprocess(data)
