@@ -279,6 +279,7 @@ def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None
         return await asyncio.get_running_loop().run_in_executor(workers, collect, data, label)
 
     app.state.models = by_name
+    app.state.run_dir = run_dir
     app.state.workers = workers
     return app
 

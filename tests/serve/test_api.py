@@ -153,6 +153,15 @@ def test_collect_saves_new_files_by_label_that_read_drawn_reads(client):
     np.testing.assert_array_equal(X[0], inputs["1"])  # stored drawings read back as the very input the models saw
     np.testing.assert_array_equal(X[1], inputs["7"])
     np.testing.assert_array_equal(X[2], inputs["7"])
+    # `hwr-eval predict` reads a class folder as it is.
+    from typer.testing import CliRunner
+
+    from hwr_eval.cli import app
+
+    model = Path(client.app.state.run_dir) / "models" / "logreg.joblib"
+    result = CliRunner().invoke(app, ["predict", "--model", str(model), "--single", str(folder / "7")])
+    assert result.exit_code == 0, result.output
+    assert result.output.count(".png: ") == 2
 
 
 @pytest.mark.parametrize("label", ["../x", "", "AB", "a", "?"])
