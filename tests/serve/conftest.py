@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed (pip install -e '.[serve]')")
-pytest.importorskip("uvicorn", reason="the serve extra is not installed (pip install -e '.[serve]')")
+
+def needs_serve_extra() -> None:
+    """Skip the calling test module when the serve extra is not installed (called at its top)."""
+    for module in ("fastapi", "uvicorn", "multipart", "httpx"):
+        pytest.importorskip(module, reason=f"{module} is missing: install the test tools (pip install -e '.[dev]')")
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,18 @@ from hwr_eval.data import read_drawn, read_images
 from hwr_eval.errors import HwrError
 from hwr_eval.workflows import load_model, predict_images, stored_selective
 
-from .conftest import character_png, stroke_png
+from .conftest import character_png, needs_serve_extra, stroke_png
 
-with warnings.catch_warnings():  # starlette's TestClient warns about its httpx dependency on import
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
+needs_serve_extra()
+
+
+def client_for(app):
+    """FastAPI's TestClient for ``app`` (imported here: the module must load without the extra, to skip)."""
+    with warnings.catch_warnings():  # starlette's TestClient warns about its httpx dependency on import
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient as Client
+    return Client(app)
+
 
 ONE = [[(144, 40), (144, 250)]]
 SEVEN = [[(70, 50), (220, 50), (120, 250)]]
@@ -32,7 +39,7 @@ def client(serve_run, served_models, tmp_path_factory):
     from hwr_eval.serve import create_app
 
     collect = tmp_path_factory.mktemp("collect")
-    with TestClient(create_app(serve_run, collect, models=served_models)) as test_client:
+    with client_for(create_app(serve_run, collect, models=served_models)) as test_client:
         test_client.collect_dir = collect
         yield test_client
 
@@ -118,7 +125,7 @@ def test_bad_requests_get_400_and_one_line(client, kwargs, needle):
 def test_oversized_bodies_get_413(serve_run, served_models):
     from hwr_eval.serve import create_app
 
-    with TestClient(create_app(serve_run, models=served_models, max_upload_bytes=50_000)) as small:
+    with client_for(create_app(serve_run, models=served_models, max_upload_bytes=50_000)) as small:
         big = b"\x89PNG" + bytes(60_000)
         assert "limit" in one_line_error(small.post("/api/predict", files={"file": ("big.png", big, "image/png")}), 413)
         # Chunked: no Content-Length to refuse by; the middleware counts while reading.
@@ -175,7 +182,7 @@ def test_collect_refuses_labels_that_are_not_classes(client, label):
 def test_collect_is_off_without_a_folder(serve_run, served_models):
     from hwr_eval.serve import create_app
 
-    with TestClient(create_app(serve_run, models=served_models)) as plain:
+    with client_for(create_app(serve_run, models=served_models)) as plain:
         assert plain.get("/api/models").json()["collect"] is False
         assert "--collect" in one_line_error(plain.post("/api/collect", json={"image": data_url(stroke_png(ONE)),
                                                                               "label": "1"}), 404)
@@ -212,7 +219,7 @@ def test_unknown_input_hook(serve_run, served_models):
     knn = served_models[0]
     models = [ServedModel(knn.name, knn.model, knn.test_accuracy, knn.abstention, unknown_detector=InkAmount()),
               served_models[1]]
-    with TestClient(create_app(serve_run, models=models)) as with_hook:
+    with client_for(create_app(serve_run, models=models)) as with_hook:
         assert [m["unknown_detector"] for m in with_hook.get("/api/models").json()["models"]] == [True, False]
         thin = with_hook.post("/api/predict", json={"image": data_url(stroke_png(ONE))}).json()["models"]
         blot = with_hook.post("/api/predict", json={"image": data_url(stroke_png([[(60, y), (230, y)] for y in range(60, 231, 12)]))}).json()

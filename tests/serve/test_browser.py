@@ -12,9 +12,10 @@ from PIL import Image
 
 from hwr_eval.data import read_drawn
 
-from .conftest import character_png
+from .conftest import character_png, needs_serve_extra
 from .test_server import post_png
 
+needs_serve_extra()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -126,6 +127,10 @@ def test_upload_and_context(page, small_synthetic, tmp_path):
     page.set_input_files("#file", str(path))
     answered = wait_answered(page)
     assert_shows(page, post_png(page.base_url, png)[1])
+    # The upload is shown on the pad (dark ink on its white paper).
+    page.wait_for_function("""() => { const c = document.getElementById('pad');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 4) if (d[i] < 100) return true; return false; }""")
 
     for context in ("digits", "letters"):
         page.check(f"input[name=context][value={context}]")

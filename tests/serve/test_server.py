@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from hwr_eval.errors import HwrError
-from hwr_eval.serve import bind, is_local, url_of
 
-from .conftest import stroke_png
+from .conftest import needs_serve_extra, stroke_png
 
+needs_serve_extra()
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -67,6 +67,8 @@ def test_oversized_upload_to_the_real_server_gets_413(live_server):
 
 
 def test_bind_picks_a_free_local_port_or_the_given_one():
+    from hwr_eval.serve import bind, is_local, url_of
+
     first = bind()
     try:
         host, port = first.getsockname()[:2]
