@@ -6,7 +6,7 @@ train / validation / test the study's way.
 
 from ._corruptions import CORRUPTIONS, ROTATION_ANGLES, SEVERITIES, corrupt, rotate
 from ._dataset import CLASS_SETS, FRACTIONS, SPLITS, Dataset, load_dataset, load_usps, resolve_data_dir
-from ._drawn import drawn_folder_label, drawn_folder_name, read_drawn
+from ._drawn import drawn_files, drawn_folder_label, drawn_folder_name, read_drawn
 from ._fetch import cache_dir, data_cache_dir, fetch
 from ._images import (
     IMAGE_SUFFIXES,
@@ -52,6 +52,7 @@ __all__ = [
     "center_of_mass",
     "corrupt",
     "data_cache_dir",
+    "drawn_files",
     "drawn_folder_label",
     "drawn_folder_name",
     "expand_paths",

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import DataError
 from ._images import IMAGE_SUFFIXES, read_character
+from ._readers import ImageSet
 
 #: Folder-name prefix of a lowercase letter's class (``lower-a`` holds 'a').
 LOWER_PREFIX = "lower-"
@@ -43,6 +44,29 @@ def drawn_folder_label(name: str) -> str | None:
         name = name[len(LOWER_PREFIX):]
         return name if len(name) == 1 and name.isascii() and name.islower() else None
     return name if len(name) == 1 and name.isascii() and name.isalnum() else None
+
+
+def _labelled_files(folder: Path) -> list[tuple[str, Path]]:
+    """(label, file) for every drawing in ``folder``'s class folders: classes in folder-name order, then files."""
+    files: list[tuple[str, Path]] = []
+    seen: dict[str, Path] = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        label = drawn_folder_label(sub.name)
+        if label is None:
+            continue
+        if label in seen:
+            raise DataError(f"{folder}: class {label!r} has two folders ({seen[label].name} and {sub.name}); merge them")
+        seen[label] = sub
+        # Hidden files are the collector's temporary files (and editors' litter), never drawings.
+        files += [(label, p) for p in sorted(sub.iterdir())
+                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
+    return files
+
+
+def drawn_files(folder: str | os.PathLike) -> list[Path]:
+    """The drawings in ``folder``'s class folders (empty when it has none): how a data folder is recognised."""
+    folder = Path(folder)
+    return [path for _, path in _labelled_files(folder)] if folder.is_dir() else []
 
 
 def read_drawn(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -67,18 +91,7 @@ def read_drawn(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder of drawings")
-    files: list[tuple[str, Path]] = []
-    seen: dict[str, Path] = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
-        label = drawn_folder_label(sub.name)
-        if label is None:
-            continue
-        if label in seen:
-            raise DataError(f"{folder}: class {label!r} has two folders ({seen[label].name} and {sub.name}); merge them")
-        seen[label] = sub
-        # Hidden files are the collector's temporary files (and editors' litter), never drawings.
-        files += [(label, p) for p in sorted(sub.iterdir())
-                  if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES]
+    files = _labelled_files(folder)
     if not files:
         raise DataError(f"{folder}: no drawings found (expected one subfolder per class, e.g. {folder}/A/*.png)")
     X = np.empty((len(files), 784), dtype=np.uint8)
@@ -87,4 +100,13 @@ def read_drawn(folder: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return X, np.array([label for label, _ in files], dtype="<U1")
 
 
-__all__ = ["LOWER_PREFIX", "drawn_folder_label", "drawn_folder_name", "read_drawn"]
+def read_drawn_set(folder: str | os.PathLike) -> ImageSet | None:
+    """:func:`read_drawn` as a data source of :func:`~hwr_eval.data.load_dataset` (None: no drawings here)."""
+    files = drawn_files(folder)
+    if not files:
+        return None
+    X, y = read_drawn(folder)
+    return ImageSet(X.reshape(-1, 28, 28), y, files)
+
+
+__all__ = ["LOWER_PREFIX", "drawn_files", "drawn_folder_label", "drawn_folder_name", "read_drawn", "read_drawn_set"]

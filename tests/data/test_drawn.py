@@ -78,3 +78,29 @@ def test_read_character_takes_bytes_in_memory_like_a_file(small_synthetic, tmp_p
     assert ink.grey.shape == (140, 140) and ink.inverted
     with pytest.raises(DataError, match="^upload: not an image"):
         read_character(io.BytesIO(b"plain text"), name="upload")
+
+
+def test_load_dataset_reads_a_folder_of_drawings_as_the_drawn_source(small_synthetic, synthetic_env, tmp_path):
+    from hwr_eval.data import load_dataset
+
+    X, y = small_synthetic.X_train, small_synthetic.y_train
+    folder = tmp_path / "mine"
+    for digit in "0123456789":
+        (folder / digit).mkdir(parents=True)
+        for k, row in enumerate(np.flatnonzero(y == digit)[:10]):
+            scan(X[row]).save(folder / digit / f"{k}.png")
+    dataset = load_dataset(folder, classes="digits", per_class=None)
+    assert dataset.provenance["groups"] == {"digits": "drawn"} and not dataset.synthetic
+    assert len(dataset.provenance["sources"]) == 100
+    drawn_X, drawn_y = read_drawn(folder)
+    together_X = np.concatenate([dataset.X_train, dataset.X_val, dataset.X_test])
+    together_y = np.concatenate([dataset.y_train, dataset.y_val, dataset.y_test])
+    # Every drawing once, in some split, with its label.
+    order, drawn_order = np.lexsort(together_X.T[::-1]), np.lexsort(drawn_X.T[::-1])
+    np.testing.assert_array_equal(together_X[order], drawn_X[drawn_order])
+    np.testing.assert_array_equal(together_y[order], drawn_y[drawn_order])
+    assert set(dataset.y_test) == set("0123456789")
+    # Classes nobody drew are left out, and the provenance says so.
+    digits_only = load_dataset(folder, classes="36", per_class=None)
+    assert digits_only.classes == list("0123456789")
+    assert any(note.startswith("drawn has no samples of ABCDEFGHIJKLMNOPQRSTUVWXYZ") for note in digits_only.provenance["notes"])
