@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
@@ -194,13 +193,14 @@ def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None
     collector = Collector(collect_dir) if collect_dir is not None else None
     # Each worker thread computes on one core, so n cores answer n drawings at once; threads spinning in
     # BLAS, OpenMP and PyTorch pools of their own made one answer 20-50x slower on a busy machine.
-    workers = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="hwr-serve",
-                                 initializer=_one_thread)
+    pool = ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2, thread_name_prefix="hwr-serve",
+                              initializer=_one_thread)
+    html = page_html()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
         yield
-        workers.shutdown(wait=False, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(lifespan=lifespan, title="hwr-eval serve", summary=f"Every saved model of run {run_dir.name} answers your drawing.",
                   version="1")
@@ -213,14 +213,13 @@ def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None
     async def _user_error(request, exc):
         return error(400, str(exc))
 
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request, exc):
-        first = exc.errors()[0] if exc.errors() else {}
-        return error(400, f"{'.'.join(map(str, first.get('loc', ())))}: {first.get('msg', 'invalid request')}")
-
     @app.exception_handler(HTTPException)
     async def _http(request, exc):
         return error(exc.status_code, exc.detail)
+
+    @app.exception_handler(Exception)
+    async def _bug(request, exc):  # still one line of JSON; the traceback goes to the server's log
+        return error(500, f"internal error: {type(exc).__name__}: {exc}")
 
     def preprocess(data: bytes) -> tuple[np.ndarray, np.ndarray]:
         x, ink = read_character(io.BytesIO(data), max_pixels=max_pixels, name="upload")
@@ -245,7 +244,7 @@ def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
-        return HTMLResponse(page_html())
+        return HTMLResponse(html)
 
     @app.get("/api/models", summary="The run's models with their test accuracy and abstention setting")
     def list_models() -> dict:
@@ -264,7 +263,7 @@ def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None
         context = fields.get("context") or request.query_params.get("context") or "all"
         if context not in CONTEXT_CHOICES:
             raise HwrError(f"unknown context {context!r}; choose one of {', '.join(CONTEXT_CHOICES)}")
-        return await asyncio.get_running_loop().run_in_executor(workers, predict, data, context)
+        return await asyncio.get_running_loop().run_in_executor(pool, predict, data, context)
 
     @app.post("/api/collect", summary="Save a drawing under its confirmed label (server started with --collect)",
               openapi_extra=_body_doc({"label": _LABEL}, ["label"]))
@@ -276,11 +275,10 @@ def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None
         label = fields.get("label", "")
         if label not in classes:
             raise HwrError(f"label {label!r} is not a class of these models ({''.join(classes)})")
-        return await asyncio.get_running_loop().run_in_executor(workers, collect, data, label)
+        return await asyncio.get_running_loop().run_in_executor(pool, collect, data, label)
 
     app.state.models = by_name
     app.state.run_dir = run_dir
-    app.state.workers = workers
     return app
 
 

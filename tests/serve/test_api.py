@@ -22,12 +22,12 @@ from .conftest import character_png, needs_serve_extra, stroke_png
 needs_serve_extra()
 
 
-def client_for(app):
+def client_for(app, **kwargs):
     """FastAPI's TestClient for ``app`` (imported here: the module must load without the extra, to skip)."""
     with warnings.catch_warnings():  # starlette's TestClient warns about its httpx dependency on import
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient as Client
-    return Client(app)
+    return Client(app, **kwargs)
 
 
 ONE = [[(144, 40), (144, 250)]]
@@ -255,3 +255,20 @@ def test_a_run_without_saved_models_is_one_clear_error(serve_run, tmp_path):
     shutil.copytree(serve_run, run, ignore=shutil.ignore_patterns("*.joblib"))
     with pytest.raises(HwrError, match="--save-models"):
         load_run_models(run)
+
+
+def test_a_failing_model_is_a_500_with_one_line_of_json(serve_run, served_models):
+    from hwr_eval.serve import ServedModel, create_app
+
+    class Broken:
+        """A fitted-looking classifier whose prediction fails (a bug in a custom model)."""
+
+        classes_ = served_models[0].model.classes_
+
+        def predict_proba(self, X):
+            raise RuntimeError("weights went missing")
+
+    models = [served_models[0], ServedModel("broken", Broken(), None, None)]
+    with client_for(create_app(serve_run, models=models), raise_server_exceptions=False) as broken:
+        error = one_line_error(broken.post("/api/predict", json={"image": data_url(stroke_png(ONE))}), 500)
+        assert error == "internal error: RuntimeError: weights went missing"
