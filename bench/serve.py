@@ -65,7 +65,16 @@ def build_run(args, folder: Path) -> Path:
     from hwr_eval.data import load_dataset
     from hwr_eval.workflows import run_compare
 
-    dataset = load_dataset(args.data, per_class=args.per_class, seed=0)
+    saved = os.environ.get("HWR_DATA")
+    if args.data is None:
+        os.environ["HWR_DATA"] = ""  # the synthetic demo set, whatever the environment names
+    try:
+        dataset = load_dataset(args.data, per_class=args.per_class, seed=0)
+    finally:
+        if saved is None:
+            os.environ.pop("HWR_DATA", None)
+        else:
+            os.environ["HWR_DATA"] = saved
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     return run_compare(models, dataset, folder / "run", save_models=True, max_epochs=args.max_epochs, report=False,
                        n_resamples=100, seed=0)
@@ -143,8 +152,6 @@ def screenshot(url: str, path: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.data is None:
-        os.environ["HWR_DATA"] = ""  # the synthetic demo set, whatever the environment names
     from hwr_eval.evaluation import environment
     from hwr_eval.io import atomic_write_text
 
