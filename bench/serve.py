@@ -176,7 +176,12 @@ def main(argv=None) -> int:
                "max_ms": round(max(client_ms), 2), "server_median_ms": pct(server_ms, 50), "server_p95_ms": pct(server_ms, 95),
                "target_ms": TARGET_MS, "meets_target": pct(client_ms, 50) <= TARGET_MS}
     data = results_json["data"]
-    results = {"settings": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}},
+    def shown(value):  # paths inside the checkout relative to it: the results name no machine's folders
+        if not isinstance(value, Path):
+            return value
+        return os.path.relpath(value.resolve(), HERE.parent) if value.resolve().is_relative_to(HERE.parent) else str(value)
+
+    results = {"settings": {k: shown(v) for k, v in vars(args).items()},
                "models": list(results_json["models"]), "synthetic": bool(data["synthetic"]),
                "n_train": int(sum(data["counts"]["train"].values())),
                "train_time_s": round(train_s, 1), "answer": [m["label"] for m in last["models"]],
