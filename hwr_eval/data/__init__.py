@@ -6,8 +6,18 @@ train / validation / test the study's way.
 
 from ._corruptions import CORRUPTION_SUITES, CORRUPTIONS, DEFAULT_SEVERITY, ROTATION_ANGLES, SEVERITIES, corrupt, rotate
 from ._dataset import CLASS_SETS, FRACTIONS, SPLITS, Dataset, load_dataset, load_usps, resolve_data_dir
+from ._drawn import drawn_files, drawn_folder_label, drawn_folder_name, read_drawn
 from ._fetch import cache_dir, data_cache_dir, fetch
-from ._images import IMAGE_SUFFIXES, MAX_PIXELS, expand_paths, find_ink, normalize_character, read_grey, read_images
+from ._images import (
+    IMAGE_SUFFIXES,
+    MAX_PIXELS,
+    expand_paths,
+    find_ink,
+    normalize_character,
+    read_character,
+    read_grey,
+    read_images,
+)
 from ._kaggle import KAGGLE_AZ, KaggleFile, fetch_kaggle, kaggle_credentials
 from ._mnist_c import MNIST_C_CORRUPTIONS
 from ._normalize import center_of_mass, normalize_images
@@ -46,6 +56,9 @@ __all__ = [
     "center_of_mass",
     "corrupt",
     "data_cache_dir",
+    "drawn_files",
+    "drawn_folder_label",
+    "drawn_folder_name",
     "expand_paths",
     "fetch",
     "fetch_kaggle",
@@ -56,7 +69,9 @@ __all__ = [
     "make_synthetic",
     "normalize_character",
     "normalize_images",
+    "read_character",
     "read_characters",
+    "read_drawn",
     "read_emnist",
     "read_femnist_npz",
     "read_grey",

@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -114,12 +115,16 @@ def _check_name(path: Path) -> None:
                         "rename the file") from None
 
 
-def _open(path: Path, max_pixels: int) -> Image.Image:
-    """Open and fully decode the first frame, with every failure as one line naming the file."""
+def _open(source: Path | BinaryIO, max_pixels: int, name: str | None = None) -> Image.Image:
+    """Open and fully decode the first frame, with every failure as one line naming the file.
+
+    ``source`` is a path or an open binary file (e.g. an upload held in memory), named ``name`` in errors.
+    """
+    path = name if name is not None else source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(source)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -179,16 +184,19 @@ def _reduce(grey: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
     return np.asarray(img, dtype=np.float32)
 
 
-def read_grey(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_grey(path: str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_PIXELS, name: str | None = None) -> np.ndarray:
     """One image file as grey values in [0, 1] (float32, shape (h, w)), reduced to :data:`WORK_SIDE`.
 
-    Raises :class:`DataError` for an image holding NaN or infinite values (a float TIFF).
+    ``path`` may be an open binary file (``io.BytesIO(data)`` for an image held in memory); ``name`` names
+    it in error messages (default: the path). Raises :class:`DataError` for an image holding NaN or
+    infinite values (a float TIFF).
     """
-    grey = _to_grey(_open(Path(path), max_pixels))
+    source = path if hasattr(path, "read") else Path(path)
+    grey = _to_grey(_open(source, max_pixels, name))
     if not np.isfinite(grey).all():
         bad = int(np.count_nonzero(~np.isfinite(grey)))
-        raise DataError(f"{path}: {bad:,} of its {grey.size:,} pixels are NaN or infinite (a floating-point image "
-                        "with missing values?); fill them with the paper's value first")
+        raise DataError(f"{name or path}: {bad:,} of its {grey.size:,} pixels are NaN or infinite (a floating-point "
+                        "image with missing values?); fill them with the paper's value first")
     return _reduce(grey)
 
 
@@ -307,10 +315,22 @@ def read_images(paths, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     files = expand_paths(paths)
     out = np.empty((len(files), 784), dtype=np.uint8)
     for i, path in enumerate(files):
-        ink = find_ink(read_grey(path, max_pixels=max_pixels), source=str(path))
-        out[i] = normalize_character(ink.level, ink.mask).reshape(-1)
+        out[i] = read_character(path, max_pixels=max_pixels)[0]
     return out
 
 
-__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "Ink", "expand_paths", "find_ink", "normalize_character", "read_grey",
-           "read_images", "stroke_width"]
+def read_character(path: str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_PIXELS,
+                   name: str | None = None) -> tuple[np.ndarray, Ink]:
+    """One image of one character as a row like the datasets' ``X``, and its ink.
+
+    ``path`` may be an open binary file (``io.BytesIO(data)``), named ``name`` in errors. Returns the
+    (784,) uint8 row (white ink on black, NIST-normalised: what a model sees) and the :class:`Ink`
+    found (its ``grey`` is the image as read, for previews and for storing a canonical copy).
+    """
+    where = name if name is not None else str(path)
+    ink = find_ink(read_grey(path, max_pixels=max_pixels, name=name), source=where)
+    return normalize_character(ink.level, ink.mask).reshape(-1), ink
+
+
+__all__ = ["IMAGE_SUFFIXES", "MAX_PIXELS", "Ink", "expand_paths", "find_ink", "normalize_character", "read_character",
+           "read_grey", "read_images", "stroke_width"]

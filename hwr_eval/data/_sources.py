@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from . import _readers as readers
+from ._drawn import drawn_files, read_drawn_set
 from ._readers import ImageSet
 
 CLASS_SETS = {
@@ -47,8 +48,11 @@ class _Source:
     reader: Callable[[Path], ImageSet | None]
     names: tuple[str, ...]  # file names that reveal the source (without .gz)
     normalize: bool = False  # needs NIST-style size normalisation
+    finder: Callable[[Path], list[Path]] | None = None  # for a source without fixed file names
 
     def files(self, directory: Path) -> list[Path]:
+        if self.finder is not None:
+            return self.finder(directory)
         found = (readers.find_file(directory, name) for name in self.names)
         return sorted({p for p in found if p is not None})
 
@@ -66,13 +70,16 @@ SOURCES = {
         for split in readers.EMNIST_SPLITS
     },
     "FEMNIST": _Source("FEMNIST", readers.read_femnist_npz, (readers.FEMNIST_NPZ,), normalize=True),
+    # Your own labelled drawings (``hwr-eval serve --collect DIR``, or made by hand): DIR/<class>/*.png.
+    "drawn": _Source("drawn", read_drawn_set, (), finder=drawn_files),
 }
 # Best source first for each group of classes. For uppercase, the sources whose letter classes mix cases
 # come last: they answer a different question than the study's uppercase-only one.
+# Drawings come last: they are used when the data folder is a folder of drawings.
 PRIORITY = {
-    "digits": ("MNIST", "Kaggle MNIST CSV", "EMNIST byclass", "EMNIST balanced"),
-    "uppercase": ("Kaggle A-Z", "EMNIST byclass", "FEMNIST", "EMNIST letters", "EMNIST balanced"),
-    "lowercase": ("EMNIST byclass", "FEMNIST", "EMNIST balanced"),
+    "digits": ("MNIST", "Kaggle MNIST CSV", "EMNIST byclass", "EMNIST balanced", "drawn"),
+    "uppercase": ("Kaggle A-Z", "EMNIST byclass", "FEMNIST", "EMNIST letters", "EMNIST balanced", "drawn"),
+    "lowercase": ("EMNIST byclass", "FEMNIST", "EMNIST balanced", "drawn"),
     "merged letters": ("EMNIST letters",),
 }
 # Sources whose 'A'-'Z' classes hold lowercase glyphs too: EMNIST letters merges all 26 pairs, EMNIST

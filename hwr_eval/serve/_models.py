@@ -1,0 +1,166 @@
+"""The served models: read from one run folder, and how each answers one preprocessed character.
+
+All reading of the run folder happens in :func:`load_run_models`; nothing else in this package opens a
+file of the run, and no name or path sent by a client is ever used on disk.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import HwrError
+
+#: Context choices offered by the page and the API: all classes, digits only, letters only.
+CONTEXT_CHOICES = ("all", "digits", "letters")
+#: Classes listed per model in an answer.
+TOP_K = 3
+
+
+@runtime_checkable
+class UnknownDetector(Protocol):
+    """The hook for an unknown-input detector a model may carry ("this is not a character I know").
+
+    A model exposes one as its ``unknown_detector_`` attribute; :func:`load_run_models` picks it up and
+    the page and API then show its verdict beside the model's answer (nothing when the model has none).
+    """
+
+    def is_unknown(self, X: np.ndarray) -> np.ndarray:
+        """For rows ``X`` of shape (n, 784), uint8: a bool array of shape (n,), True for unknown inputs."""
+
+
+@dataclass
+class Abstention:
+    """The run's stored abstention setting for one model (selective prediction at a target risk)."""
+
+    threshold: float
+    target_risk: float | None
+    score: str = "max_proba"
+    #: Temperature the threshold was chosen under (None: raw probabilities).
+    temperature: float | None = None
+
+
+@dataclass
+class ServedModel:
+    """One model of the run, ready to answer."""
+
+    name: str
+    model: object
+    test_accuracy: float | None
+    abstention: Abstention | None
+    unknown_detector: UnknownDetector | None = None
+    # skorch nets and custom estimators need not be safe to call from several threads at once.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self):
+        _single_row_inference(self.model)
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.model.classes_]
+
+    def describe(self) -> dict:
+        """The model as ``GET /api/models`` lists it."""
+        abstention = None if self.abstention is None else {
+            "threshold": self.abstention.threshold, "target_risk": self.abstention.target_risk,
+            "score": self.abstention.score, "temperature": self.abstention.temperature}
+        return {"name": self.name, "test_accuracy": self.test_accuracy, "classes": "".join(self.classes),
+                "abstention": abstention, "unknown_detector": self.unknown_detector is not None}
+
+    def answer(self, x: np.ndarray, context: str = "all") -> dict:
+        """This model's answer for one preprocessed character ``x`` ((784,) uint8).
+
+        The same steps as ``hwr-eval predict --abstain``: temperature-scale when the stored threshold was
+        chosen on scaled probabilities, restrict to the context (renormalised), take the top classes, and
+        abstain when the confidence score is below the stored threshold.
+        """
+        from ..evaluation import class_group, restrict_proba, temperature_scale_proba
+
+        if context not in CONTEXT_CHOICES:
+            raise HwrError(f"unknown context {context!r}; choose one of {', '.join(CONTEXT_CHOICES)}")
+        X = np.asarray(x, dtype=np.uint8).reshape(1, 784)
+        temperature = None if self.abstention is None else self.abstention.temperature
+        with self.lock:
+            proba = self.model.predict_proba(X) if temperature is None else temperature_scale_proba(self.model, X, temperature)
+            unknown = None if self.unknown_detector is None else bool(np.asarray(self.unknown_detector.is_unknown(X))[0])
+        names = self.classes
+        if context != "all":
+            allowed = [c for c in names if class_group(c) == context]
+            if not allowed:
+                return {"name": self.name, "label": None, "top": [], "abstained": None, "unknown": unknown,
+                        "note": f"this model knows no {context}"}
+            proba, names = restrict_proba(proba, names, allowed)[:, [names.index(c) for c in allowed]], allowed
+        row = np.asarray(proba[0], dtype=np.float64)
+        order = np.argsort(-row, kind="stable")[:TOP_K]
+        top = [{"label": names[j], "probability": float(row[j])} for j in order]
+        abstained = None
+        if self.abstention is not None:
+            second = top[1]["probability"] if len(top) > 1 else 0.0
+            confidence = top[0]["probability"] - (second if self.abstention.score == "margin" else 0.0)
+            abstained = bool(confidence < self.abstention.threshold)
+        return {"name": self.name, "label": top[0]["label"], "top": top, "abstained": abstained, "unknown": unknown}
+
+
+def _single_row_inference(model) -> None:
+    """Let the PyTorch nets in ``model`` predict one row as one row.
+
+    The nets pad every inference batch to their full batch size (512) so that a row's result never depends
+    on the rows beside it; one drawing then costs 512 rows of work. Served models answer one drawing at a
+    time and are never trained again here, so their batch size becomes 1 (probabilities change by ~1e-9).
+    """
+    from ..models import HwrNet
+
+    steps = [step for _, step in getattr(model, "steps", [])] or [model]
+    for step in steps:
+        if isinstance(step, HwrNet) and "iterator_valid__batch_size" not in step.get_params():
+            step.set_params(batch_size=1)
+
+
+def load_run_models(run_dir: str | Path) -> list[ServedModel]:
+    """The saved models of a run folder with their test accuracy and stored abstention setting.
+
+    Reads ``RUN/results.json`` (checked by the report's reader) and ``RUN/models/<name>.joblib`` for
+    each model it lists (``hwr-eval compare --save-models``). A model without a saved file is skipped;
+    a run with none raises a one-line :class:`HwrError`. Only load run folders you trust: joblib files
+    are pickles.
+    """
+    from ..report._load import load_run
+    from ..workflows import load_model, stored_selective
+
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    served = []
+    for name, record in run.results["models"].items():
+        # Names come from results.json: refuse anything that would leave RUN/models/.
+        if Path(name).name != name or name in ("", ".", ".."):
+            raise HwrError(f"{run_dir / 'results.json'}: model name {name!r} is not a plain file name")
+        path = run_dir / "models" / f"{name}.joblib"
+        if not path.is_file():
+            continue
+        model = load_model(path)
+        try:
+            selective = stored_selective(path)
+        except HwrError:  # no stored threshold (e.g. a model without probabilities on validation)
+            selective = None
+        abstention = None
+        if selective is not None:
+            temperature = selective.get("temperature") if selective.get("calibrated") else None
+            abstention = Abstention(threshold=float(selective["threshold"]), target_risk=selective.get("target_risk"),
+                                    score=selective.get("score") or "max_proba",
+                                    temperature=float(temperature) if temperature else None)
+        accuracy = (record.get("metrics") or {}).get("accuracy")
+        detector = getattr(model, "unknown_detector_", None)
+        served.append(ServedModel(name=name, model=model,
+                                  test_accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None,
+                                  abstention=abstention,
+                                  unknown_detector=detector if isinstance(detector, UnknownDetector) else None))
+    if not served:
+        raise HwrError(f"{run_dir}: no saved models (RUN/models/<name>.joblib); run `hwr-eval compare --save-models`")
+    return served
+
+
+__all__ = ["CONTEXT_CHOICES", "TOP_K", "Abstention", "ServedModel", "UnknownDetector", "load_run_models"]
