@@ -44,8 +44,9 @@ from ._source import TrackedRun, read_run
 
 #: Experiment used when none is named.
 DEFAULT_EXPERIMENT = "hwr-eval"
-#: SQLite store (in the working directory) used when neither an argument nor MLFLOW_TRACKING_URI names one.
-DEFAULT_STORE = "mlruns.db"
+#: SQLite store (in the working directory) used when neither an argument nor MLFLOW_TRACKING_URI names one:
+#: MLflow's own default, so that a plain ``mlflow ui`` started in the same folder shows the runs.
+DEFAULT_STORE = "mlflow.db"
 #: Seconds the reachability check waits for the server's /health answer.
 HEALTH_TIMEOUT_S = 5
 #: Test images stored with each logged model as its input example.
@@ -68,7 +69,7 @@ class TrackingTarget(NamedTuple):
     """Where runs are tracked, as resolved by :func:`check_tracking`."""
 
     uri: str
-    """Tracking URI (``http://host:5000``, ``sqlite:////abs/path/mlruns.db``, ...)."""
+    """Tracking URI (``http://host:5000``, ``sqlite:////abs/path/mlflow.db``, ...)."""
     experiment: str
     """Experiment name."""
     source: str
@@ -159,7 +160,7 @@ def check_tracking(uri: str | None = None, experiment: str | None = None) -> Tra
     Parameters
     ----------
     uri : str, optional
-        Tracking URI. Default: ``$MLFLOW_TRACKING_URI``, else the SQLite store ``mlruns.db`` in the
+        Tracking URI. Default: ``$MLFLOW_TRACKING_URI``, else the SQLite store ``mlflow.db`` in the
         working directory (:data:`DEFAULT_STORE`).
     experiment : str, optional
         Experiment name (default :data:`DEFAULT_EXPERIMENT`); created on first use.
@@ -288,9 +289,10 @@ def _log_model(mlflow, run_id: str, model_path: Path, run: TrackedRun) -> None:
     model = load_model(model_path)
     example = run.X_test[:INPUT_EXAMPLE_ROWS]
     signature = infer_signature(example, model.predict(example))
-    # run_id rather than an active run: nothing is left open in MLflow's global state.
-    mlflow.sklearn.log_model(model, name="model", run_id=run_id, signature=signature, input_example=example,
-                             serialization_format="cloudpickle", pip_requirements=pip_requirements(run.results))
+    # log_model logs to the active run: resume the model's run for it (nested, in case the caller has one open).
+    with mlflow.start_run(run_id=run_id, nested=True):
+        mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
+                                 serialization_format="cloudpickle", pip_requirements=pip_requirements(run.results))
 
 
 def _log_model_run(mlflow, client, experiment_id: str, parent_id: str, run: TrackedRun, name: str) -> str:
