@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -18,7 +19,9 @@ from hwr_eval.errors import HwrError
 mlflow = pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'hwr-eval[mlflow]')")
 
 from mlflow.tracking import MlflowClient  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
 
+from hwr_eval.cli import app  # noqa: E402
 from hwr_eval.tracking import (  # noqa: E402
     DEFAULT_STORE,
     ROLE_TAG,
@@ -219,3 +222,22 @@ def test_a_folder_that_is_not_a_run_fails_before_the_server_is_asked(tmp_path, c
         warnings.simplefilter("error")  # no TrackingWarning: nothing was sent
         with pytest.raises(HwrError, match="results.json: missing"):
             track_run(tmp_path, f"http://127.0.0.1:{closed_port()}")
+
+
+def test_track_command_logs_a_run_folder(mlflow_server, grid_run):
+    result = CliRunner().invoke(app, ["track", str(grid_run), "--tracking-uri", mlflow_server.uri, "--experiment", "cli"])
+    assert result.exit_code == 0, result.output
+    run_id = re.search(r"as MLflow run ([0-9a-f]{32}) in experiment 'cli'", result.stdout).group(1)
+    client = MlflowClient(mlflow_server.uri)
+    run = client.get_run(run_id)
+    assert run.data.tags["hwr.run_dir"] == str(grid_run.resolve())
+    assert client.get_experiment(run.info.experiment_id).name == "cli"
+    assert f"view: {mlflow_server.uri}" in result.stdout
+
+
+def test_track_command_with_unreachable_server_is_one_line_error(grid_run, closed_port):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    result = CliRunner().invoke(app, ["track", str(grid_run), "--tracking-uri", uri])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [f"error: tracking server at {uri} is unreachable: [Errno 111] Connection refused"]
