@@ -186,7 +186,8 @@ def check_tracking(uri: str | None = None, experiment: str | None = None) -> Tra
         try:
             found = MlflowClient(target.uri).get_experiment_by_name(target.experiment)
         except Exception as exc:  # MLflow raises many types for an unusable store; all mean the same here
-            raise HwrError(f"tracking server at {target.uri} is unreachable: {_one_line(exc)}") from None
+            where = "tracking server at" if target.uri.startswith(("http:", "https:")) else "tracking store"
+            raise HwrError(f"{where} {target.uri} is unreachable: {_one_line(exc)}") from None
     if found is not None and found.lifecycle_stage == "deleted":
         raise HwrError(f"experiment {target.experiment!r} at {target.uri} is deleted: restore it in MLflow or name another")
     return target

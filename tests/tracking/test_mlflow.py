@@ -195,6 +195,15 @@ def test_unreachable_server_is_one_line_error(closed_port):
         check_tracking(uri)
 
 
+def test_unusable_sqlite_store_is_one_line_error(tmp_path):
+    with pytest.raises(HwrError, match=f"^tracking store sqlite:///{tmp_path}/missing/m.db: folder {tmp_path}/missing does not exist$"):
+        check_tracking(f"sqlite:///{tmp_path}/missing/m.db")
+    (tmp_path / "garbage.db").write_bytes(b"not a database" * 100)
+    with pytest.raises(HwrError, match=f"^tracking store sqlite:///{tmp_path}/garbage.db is unreachable: "):
+        check_tracking(f"sqlite:///{tmp_path}/garbage.db")
+    assert (tmp_path / "garbage.db").read_bytes() == b"not a database" * 100
+
+
 def test_deleted_experiment_is_refused(mlflow_server):
     client = MlflowClient(mlflow_server.uri)
     client.delete_experiment(client.create_experiment("deleted-one"))
@@ -215,6 +224,30 @@ def test_server_gone_during_the_run_costs_only_the_tracking(compare_run, start_s
     assert str(compare_run) in str(caught[0].message)
     assert _hashes(compare_run) == before
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # the quick-failure settings were undone
+
+
+def test_server_dying_mid_logging_costs_only_the_tracking(compare_run, start_server, tmp_path, monkeypatch):
+    import hwr_eval.workflows
+
+    server = start_server(tmp_path / "dies")
+    target = check_tracking(server.uri, "dies")
+    real_load_model = hwr_eval.workflows.load_model
+
+    def load_model_after_the_server_died(path):
+        # Reached after the parent run and the first model's run were logged, before its model is.
+        server.stop()
+        return real_load_model(path)
+
+    monkeypatch.setattr(hwr_eval.workflows, "load_model", load_model_after_the_server_died)
+    before = _hashes(compare_run)
+    try:
+        with pytest.warns(TrackingWarning, match=f"tracking to {target.uri} failed"):
+            assert track_run(compare_run, target.uri, experiment="dies") is None
+    finally:
+        server.stop()
+    assert server.process.returncode is not None  # the server did die, mid-way
+    assert _hashes(compare_run) == before
+    assert mlflow.active_run() is None  # no run left open in MLflow's fluent state
 
 
 def test_a_folder_that_is_not_a_run_fails_before_the_server_is_asked(tmp_path, closed_port):
