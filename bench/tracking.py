@@ -99,12 +99,13 @@ class Server:
 
 
 def run_once(args: argparse.Namespace, folder: Path, uri: str | None) -> dict:
-    command = [sys.executable, __file__, "--child", str(folder), "--models", args.models, "--per-class", str(args.per_class),
+    command = [sys.executable, str(Path(__file__).resolve()), "--child", str(folder), "--models", args.models, "--per-class", str(args.per_class),
                "--max-epochs", str(args.max_epochs)]
-    command += ["--data", str(args.data)] if args.data else []
+    command += ["--data", str(args.data.resolve())] if args.data else []
     command += ["--track", uri] if uri else []
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    # In the temporary folder: a SQLite store puts its artifacts in ./mlruns of the working directory.
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder.parent)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"run failed: {done.stderr[-2000:]}")
