@@ -51,7 +51,7 @@ def user_errors(func: F) -> F:
             err_console.print("terminated (SIGTERM); finished work was kept", highlight=False)
             raise typer.Exit(143) from None
         except HwrError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {rich_escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""

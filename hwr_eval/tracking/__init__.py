@@ -1,0 +1,28 @@
+"""Experiment tracking: log finished run folders to MLflow (optional extra ``hwr-eval[mlflow]``).
+
+MLflow is imported only when tracking is used, so the rest of hwr-eval runs without it.
+"""
+
+from ._content import ROLE_TAG
+from ._mlflow import (
+    DEFAULT_EXPERIMENT,
+    DEFAULT_STORE,
+    TrackingTarget,
+    TrackingWarning,
+    check_tracking,
+    track_run,
+)
+from ._source import SEED_COLUMNS, TrackedRun, read_run
+
+__all__ = [
+    "DEFAULT_EXPERIMENT",
+    "DEFAULT_STORE",
+    "ROLE_TAG",
+    "SEED_COLUMNS",
+    "TrackedRun",
+    "TrackingTarget",
+    "TrackingWarning",
+    "check_tracking",
+    "read_run",
+    "track_run",
+]
