@@ -131,9 +131,18 @@ RopeOpt = Annotated[float | None, typer.Option(
     "--rope", help=f"Accuracy difference that counts as none, as a fraction (default {_SPEC_DEFAULTS['rope']}: 0.1 points).")]
 NJobsOpt = Annotated[int | None, typer.Option("--n-jobs", help="Parallel fits (-1: all cores).")]
 
+TrackOpt = Annotated[bool | None, typer.Option(
+    "--track/--no-track", help="Log the run to MLflow (every model, seed and epoch; the models are saved too).",
+    show_default=False)]
+TrackingUriOpt = Annotated[str | None, typer.Option(
+    "--tracking-uri", help="MLflow tracking URI (http://host:5000, sqlite:///file.db). "
+    "Default: $MLFLOW_TRACKING_URI, then the SQLite store mlflow.db in the working directory.", show_default=False)]
+ExperimentOpt = Annotated[str | None, typer.Option(
+    "--experiment", help="MLflow experiment (created on first use). Default: hwr-eval.", show_default=False)]
+
 _DATA_FIELDS = {"data": "data_dir", "classes": "classes", "per_class": "per_class", "split": "split", "data_seed": "seed"}
 _RUN_FIELDS = ("max_epochs", "device", "model_seed", "target_risk", "context", "robustness", "save_models", "scheduler",
-               "seeds", "vary", "rope", "n_jobs")
+               "seeds", "vary", "rope", "n_jobs", "track", "tracking_uri", "experiment")
 
 
 def spec_from_options(ctx: typer.Context, *, models: list[str] | None, config: Path | None, set_: list[str] | None,

@@ -49,6 +49,18 @@ def print_robustness(record: dict) -> None:
     console.print(table)
 
 
+def print_mnist_c(record: dict) -> None:
+    """MNIST-C's headline per model: the mean over its 15 corruptions, with the clean accuracy and the worst."""
+    table = Table(title="MNIST-C as released (mean over its 15 corruptions)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("model", "clean", "MNIST-C", "worst"):
+        table.add_column(col, justify="left" if col in ("model", "worst") else "right", no_wrap=True)
+    for name, rec in record["models"].items():
+        worst = min(rec["per_corruption"], key=rec["per_corruption"].get)
+        table.add_row(name, f"{rec['clean']:.2%}", f"{rec['mean']:.2%}", f"{worst} {rec['per_corruption'][worst]:.0%}")
+    console.print(table)
+
+
 @app.command("robustness")
 @user_errors
 def robustness_command(
@@ -57,16 +69,28 @@ def robustness_command(
         str | None, typer.Option("--corruptions", help="Comma-separated subset of the corruptions (default: all).")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the corruptions (default: the run's seed).")] = None,
+    suite: Annotated[str, typer.Option(
+        "--suite", help="sweep (hwr-eval's severity sweep), mnist-c (MNIST-C as released: comparable with published "
+                        "results) or both.")] = "sweep",
     no_report: Annotated[bool, typer.Option("--no-report", help="Do not rebuild report.html.")] = False,
 ) -> None:
-    """Score the saved models under 17 corruptions x 5 severities and rotations -90..+90 degrees."""
+    """Score the saved models under corruptions: hwr-eval's sweep (17 corruptions x 5 severities and rotations
+    -90..+90 degrees) and/or MNIST-C as released (15 corruptions at the published settings)."""
     from ..data import CORRUPTIONS
     from ..workflows import run_robustness
 
     kinds = CORRUPTIONS if corruptions is None else tuple(c.strip() for c in corruptions.split(",") if c.strip())
     with robustness_progress() as on_progress:
-        record = run_robustness(run_dir, corruptions=kinds, seed=seed, report=not no_report, on_progress=on_progress)
-    print_robustness(record)
-    console.print(f"results: {run_dir / 'results.json'} (key 'robustness'), {run_dir / record['file']}", highlight=False)
+        record = run_robustness(run_dir, corruptions=kinds, seed=seed, report=not no_report, on_progress=on_progress,
+                                suite=suite)
+    from ..runs import read_record
+
+    run = read_record(run_dir)
+    if suite in ("mnist-c", "both"):
+        print_mnist_c(run.mnist_c)
+    if suite in ("sweep", "both"):
+        print_robustness(run.robustness)
+    console.print(f"results: {run_dir / 'results.json'} (keys 'robustness', 'mnist_c'), {run_dir / record['file']}",
+                  highlight=False)
     if not no_report and (run_dir / "report.html").exists():
         console.print(f"report: {run_dir / 'report.html'}", highlight=False)

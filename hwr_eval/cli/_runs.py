@@ -33,6 +33,7 @@ from ._options import (
     DataSeedOpt,
     DeviceOpt,
     EpochsOpt,
+    ExperimentOpt,
     ModelSeedOpt,
     NJobsOpt,
     NoReportOpt,
@@ -46,6 +47,8 @@ from ._options import (
     SeedsOpt,
     SetOpt,
     TargetRiskOpt,
+    TrackingUriOpt,
+    TrackOpt,
     VaryOpt,
     _check_n_jobs,
     _check_scheduler,
@@ -128,6 +131,16 @@ def _print_predict_hint(record: RunRecord, run_dir: Path) -> None:
                   markup=False, soft_wrap=True)
 
 
+def _print_tracking(spec: RunSpec) -> None:
+    """Where a tracked run went, and the command that shows it."""
+    if spec.track:
+        from ..tracking import check_tracking
+
+        target = check_tracking(spec.tracking_uri, spec.experiment)
+        console.print(f"tracked in MLflow experiment {target.experiment!r} at {target.uri}; view: {target.ui}",
+                      highlight=False, markup=False, soft_wrap=True)
+
+
 def _print_comparisons(run_dir: Path) -> None:
     """Mean +- sd per model over the training runs, and each pair's verdict."""
     from ..runs import open_run
@@ -207,16 +220,19 @@ def compare(
     vary: VaryOpt = None,
     rope: RopeOpt = None,
     n_jobs: NJobsOpt = None,
+    track: TrackOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    experiment: ExperimentOpt = None,
 ) -> None:
     """Train several models on one split and compare them on the untouched test split."""
     from ..workflows import CompareInterrupted, run_compare
-    from ._robustness import print_robustness, robustness_progress
+    from ._robustness import print_mnist_c, print_robustness, robustness_progress
 
     spec = _spec(ctx, models, config, set_, data=data, classes=classes, per_class=per_class, split=split,
                  max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed, model_seed=model_seed, out=out,
                  save_models=save_models, quiet=quiet, no_report=no_report, scheduler=scheduler,
                  target_risk=target_risk, context=context, robustness=robustness, seeds=seeds, vary=vary, rope=rope,
-                 n_jobs=n_jobs)
+                 n_jobs=n_jobs, track=track, tracking_uri=tracking_uri, experiment=experiment)
     try:
         with robustness_progress() if spec.robustness or spec.seeds > 1 else contextlib.nullcontext() as on_progress:
             run_dir = run_compare(spec, events=CliEvents(on_progress), command=command_line(ctx))
@@ -231,10 +247,13 @@ def compare(
             _print_run(exc.run_dir)
         raise typer.Exit(143 if terminated else 130) from None
     record = _print_run(run_dir)
+    if record.mnist_c:
+        print_mnist_c(record.mnist_c)
     if record.robustness:
         print_robustness(record.robustness)
     if record.seeds:
         _print_comparisons(run_dir)
+    _print_tracking(spec)
     _print_predict_hint(record, run_dir)
 
 
@@ -268,6 +287,9 @@ def grid(
     target_risk: TargetRiskOpt = None,
     context: ContextOpt = None,
     robustness: RobustnessOpt = None,
+    track: TrackOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    experiment: ExperimentOpt = None,
 ) -> None:
     """Grid-search one model's parameters on the training split; refit the best and score it on test."""
     from ..runs import read_cv_results
@@ -280,7 +302,8 @@ def grid(
     spec = _spec(ctx, model, config, set_, default_model=model, data=data, classes=classes, per_class=per_class,
                  split=split, max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed,
                  model_seed=model_seed, out=out, save_models=save_models, quiet=True, no_report=no_report,
-                 scheduler=scheduler, target_risk=target_risk, context=context, robustness=robustness)
+                 scheduler=scheduler, target_risk=target_risk, context=context, robustness=robustness, track=track,
+                 tracking_uri=tracking_uri, experiment=experiment)
     n_candidates = 1
     for values in param_grid.values():
         n_candidates *= len(values)
@@ -299,6 +322,7 @@ def grid(
     console.print(f"best parameters: {record.grid['best_params']}", highlight=False)
     if record.robustness:
         print_robustness(record.robustness)
+    _print_tracking(spec)
 
 
 @app.command("cv")

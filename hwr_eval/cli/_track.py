@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from ._common import app, console, err_console, user_errors
-
-TrackingUriOpt = Annotated[str | None, typer.Option(
-    "--tracking-uri", help="MLflow tracking URI (http://host:5000, sqlite:///file.db). "
-    "Default: $MLFLOW_TRACKING_URI, then the SQLite store mlflow.db in the working directory.", show_default=False)]
-ExperimentOpt = Annotated[str | None, typer.Option(
-    "--experiment", help="MLflow experiment (created on first use). Default: hwr-eval.", show_default=False)]
+from ._options import ExperimentOpt, TrackingUriOpt
 
 
 @app.command("track")

@@ -86,7 +86,7 @@ def render_report(run: RunFolder) -> str:
     toc.append('<a href="#reliability">Abstention</a>')
     if isinstance(results.get("grid"), dict):
         toc.append('<a href="#grid">Grid search</a>')
-    if results.get("robustness") is not None:
+    if results.get("robustness") is not None or results.get("mnist_c") is not None:
         toc.append('<a href="#robustness">Robustness</a>')
     if run.seeds is not None:
         toc.append(f'<a href="#{SEEDS_ID}">Across runs</a>')

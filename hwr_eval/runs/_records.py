@@ -185,6 +185,8 @@ class RunRecord:
     mcnemar: dict | None = None
     grid: dict | None = None
     robustness: dict | None = None
+    #: MNIST-C as released: per model the clean accuracy, per corruption and the mean (``mnist_c.csv``).
+    mnist_c: dict | None = None
     #: Repeated training runs (``--seeds N``): how many, what varied, and the files with their rows.
     seeds: dict | None = None
     schema_version: int = SCHEMA_VERSION
@@ -232,6 +234,7 @@ class RunRecord:
             mcnemar=f.get("mcnemar", _OPTIONAL_DICT, required=False),
             grid=f.get("grid", _OPTIONAL_DICT, required=False),
             robustness=f.get("robustness", _OPTIONAL_DICT, required=False),
+            mnist_c=f.get("mnist_c", _OPTIONAL_DICT, required=False),
             seeds=f.get("seeds", _OPTIONAL_DICT, required=False),
             schema_version=version,
             extra={k: v for k, v in f.obj.items() if k not in known and k != "models"},
@@ -245,7 +248,7 @@ class RunRecord:
     def to_json(self) -> dict:
         out = {x.name: getattr(self, x.name) for x in dataclasses.fields(self) if x.name not in ("extra", "models")}
         out["models"] = {name: result.to_json() for name, result in self.models.items()}
-        for optional in ("robustness", "seeds"):  # absent unless the suite ran, or runs were repeated
+        for optional in ("robustness", "mnist_c", "seeds"):  # absent unless the suites ran, or runs were repeated
             if out[optional] is None:
                 del out[optional]
         return json_value({**out, **self.extra})

@@ -41,7 +41,8 @@ RUN_WIDE_PARAMS = {"max_epochs": "--max-epochs", "device": "--device", "random_s
 OPTIONS = {"data_dir": "--data", "classes": "--classes", "per_class": "--per-class", "split": "--split",
            "seed": "--data-seed", "max_epochs": "--max-epochs", "device": "--device", "model_seed": "--model-seed",
            "target_risk": "--target-risk", "out": "--out", "scheduler": "--scheduler",
-           "seeds": "--seeds", "vary": "--vary", "rope": "--rope", "n_jobs": "--n-jobs"}
+           "seeds": "--seeds", "vary": "--vary", "rope": "--rope", "n_jobs": "--n-jobs",
+           "tracking_uri": "--tracking-uri", "experiment": "--experiment"}
 _SKLEARN_MESSAGE = re.compile(r"The '(?P<name>\w+)' parameter of \w+ must be (?P<rule>.*)\. Got (?P<got>.*) instead\.")
 
 
@@ -163,6 +164,13 @@ class RunSpec:
         Fit on a Dask cluster: ``local:N``, a scheduler address (``tcp://host:8786``) or a client.
     verbose : int, default=0
         1 prints one line per epoch of the PyTorch models.
+    track : bool, default=False
+        Log the finished run to MLflow (parent run, a nested run per model and seed, metrics, curves,
+        artifacts and the models, which are then saved in the folder too). Needs ``hwr-eval[mlflow]``.
+    tracking_uri : str, optional
+        Where to log: None takes ``$MLFLOW_TRACKING_URI``, else the SQLite store ``mlflow.db`` here.
+    experiment : str, optional
+        MLflow experiment name; None: ``hwr-eval``.
     """
 
     models: tuple[str, ...] | Mapping[str, BaseEstimator] = ("knn", "logreg", "cnn")
@@ -184,6 +192,9 @@ class RunSpec:
     out: str | None = None
     scheduler: Any = None
     verbose: int = 0
+    track: bool = False
+    tracking_uri: str | None = None
+    experiment: str | None = None
 
     _parameter_constraints = {
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left"), None],
@@ -201,6 +212,9 @@ class RunSpec:
         "out": [str, None],
         "scheduler": [str, HasMethods(["submit", "scatter"]), None],  # an address, or a distributed.Client
         "verbose": [Interval(numbers.Integral, 0, None, closed="left")],
+        "track": ["boolean"],
+        "tracking_uri": [str, None],
+        "experiment": [str, None],
     }
 
     def __post_init__(self) -> None:
@@ -225,6 +239,8 @@ class RunSpec:
         if not isinstance(self.params, Mapping) or not all(isinstance(v, Mapping) for v in self.params.values()):
             raise HwrError("RunSpec.params must map model names to {parameter: value}")
         set_("params", {str(m): dict(p) for m, p in self.params.items()})
+        if self.track and not self.save_models:
+            set_("save_models", True)  # a tracked run logs its models, so the folder keeps them
         self._check_params()
 
     def _check_params(self) -> None:

@@ -18,7 +18,7 @@ from ..errors import HwrError
 #: Context choices offered by the page and the API: all classes, digits only, letters only.
 CONTEXT_CHOICES = ("all", "digits", "letters")
 #: Classes listed per model in an answer.
-TOP_K = 3
+from ..workflows._predict import TOP_K  # noqa: E402  (one number of classes shown, everywhere)
 
 
 @runtime_checkable
@@ -78,31 +78,25 @@ class ServedModel:
         chosen on scaled probabilities, restrict to the context (renormalised), take the top classes, and
         abstain when the confidence score is below the stored threshold.
         """
-        from ..evaluation import class_group, restrict_proba, temperature_scale_proba
+        from ..evaluation import class_group
+        from ..workflows import predict_characters
 
         if context not in CONTEXT_CHOICES:
             raise HwrError(f"unknown context {context!r}; choose one of {', '.join(CONTEXT_CHOICES)}")
         X = np.asarray(x, dtype=np.uint8).reshape(1, 784)
-        temperature = None if self.abstention is None else self.abstention.temperature
+        a = self.abstention
         with self.lock:
-            proba = self.model.predict_proba(X) if temperature is None else temperature_scale_proba(self.model, X, temperature)
             unknown = None if self.unknown_detector is None else bool(np.asarray(self.unknown_detector.is_unknown(X))[0])
-        names = self.classes
-        if context != "all":
-            allowed = [c for c in names if class_group(c) == context]
-            if not allowed:
+            if context != "all" and not any(class_group(c) == context for c in self.classes):
                 return {"name": self.name, "label": None, "top": [], "abstained": None, "unknown": unknown,
                         "note": f"this model knows no {context}"}
-            proba, names = restrict_proba(proba, names, allowed)[:, [names.index(c) for c in allowed]], allowed
-        row = np.asarray(proba[0], dtype=np.float64)
-        order = np.argsort(-row, kind="stable")[:TOP_K]
-        top = [{"label": names[j], "probability": float(row[j])} for j in order]
-        abstained = None
-        if self.abstention is not None:
-            second = top[1]["probability"] if len(top) > 1 else 0.0
-            confidence = top[0]["probability"] - (second if self.abstention.score == "margin" else 0.0)
-            abstained = bool(confidence < self.abstention.threshold)
-        return {"name": self.name, "label": top[0]["label"], "top": top, "abstained": abstained, "unknown": unknown}
+            (char,) = predict_characters(self.model, X, context=None if context == "all" else context,
+                                         threshold=None if a is None else a.threshold,
+                                         temperature=None if a is None else a.temperature,
+                                         score="max_proba" if a is None else a.score)
+        top = [{"label": label, "probability": p} for label, p in char.top]
+        return {"name": self.name, "label": char.best, "top": top, "abstained": None if a is None else char.abstained,
+                "unknown": unknown}
 
 
 def _single_row_inference(model) -> None:
@@ -128,31 +122,27 @@ def load_run_models(run_dir: str | Path) -> list[ServedModel]:
     a run with none raises a one-line :class:`HwrError`. Only load run folders you trust: joblib files
     are pickles.
     """
-    from ..report._load import load_run
-    from ..workflows import load_model, stored_selective
+    from ..runs import RunFolder, read_record
 
     run_dir = Path(run_dir)
-    run = load_run(run_dir)
+    record = read_record(run_dir)
+    folder = RunFolder(run_dir, record)
     served = []
-    for name, record in run.results["models"].items():
+    for name, result in record.models.items():
         # Names come from results.json: refuse anything that would leave RUN/models/.
         if Path(name).name != name or name in ("", ".", ".."):
             raise HwrError(f"{run_dir / 'results.json'}: model name {name!r} is not a plain file name")
-        path = run_dir / "models" / f"{name}.joblib"
-        if not path.is_file():
+        if not result.files.get("model"):
             continue
-        model = load_model(path)
-        try:
-            selective = stored_selective(path)
-        except HwrError:  # no stored threshold (e.g. a model without probabilities on validation)
-            selective = None
+        model = folder.load_model(name)
+        selective = result.selective if isinstance((result.selective or {}).get("threshold"), (int, float)) else None
         abstention = None
         if selective is not None:
             temperature = selective.get("temperature") if selective.get("calibrated") else None
             abstention = Abstention(threshold=float(selective["threshold"]), target_risk=selective.get("target_risk"),
                                     score=selective.get("score") or "max_proba",
                                     temperature=float(temperature) if temperature else None)
-        accuracy = (record.get("metrics") or {}).get("accuracy")
+        accuracy = result.metrics.get("accuracy")
         detector = getattr(model, "unknown_detector_", None)
         served.append(ServedModel(name=name, model=model,
                                   test_accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None,

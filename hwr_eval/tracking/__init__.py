@@ -12,13 +12,12 @@ from ._mlflow import (
     check_tracking,
     track_run,
 )
-from ._source import SEED_COLUMNS, TrackedRun, read_run
+from ._source import TrackedRun, read_run
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "DEFAULT_STORE",
     "ROLE_TAG",
-    "SEED_COLUMNS",
     "TrackedRun",
     "TrackingTarget",
     "TrackingWarning",

@@ -10,8 +10,6 @@ import pandas as pd
 
 from ..errors import HwrError
 
-#: Columns of ``seeds.csv``: one row per model and seed of a repeated run.
-SEED_COLUMNS = ("model", "seed", "split_seed", "accuracy", "macro_f1", "fit_time_s")
 #: Files of the run folder logged as artifacts of the parent run, when present.
 RUN_ARTIFACTS = ("report.html", "results.json", "cv_results.csv", "seeds.csv")
 
@@ -31,7 +29,7 @@ class TrackedRun:
     cv_results : DataFrame or None
         ``cv_results.csv`` of a grid run (one row per candidate).
     seeds : DataFrame or None
-        ``seeds.csv`` of a repeated run (columns :data:`SEED_COLUMNS`).
+        ``seeds.csv`` of a repeated run (columns :data:`hwr_eval.evaluation.SEED_COLUMNS`).
     """
 
     path: Path
@@ -81,13 +79,13 @@ def read_run(run_dir: str | Path) -> TrackedRun:
     -------
     TrackedRun
     """
-    from ..report import load_run  # validates results.json, the test set and the files it names
+    from ..runs import open_run  # validates results.json, the test set and every file it names
 
-    folder = load_run(run_dir)
+    folder = open_run(run_dir)
     return TrackedRun(
         path=folder.path,
         results=folder.results,
         X_test=folder.X_test,
         cv_results=_read_csv(folder.path / "cv_results.csv", ("mean_test_score", "std_test_score")),
-        seeds=_read_csv(folder.path / "seeds.csv", SEED_COLUMNS),
+        seeds=folder.seeds,
     )

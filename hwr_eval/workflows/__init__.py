@@ -1,6 +1,6 @@
 """Workflows: compare, grid search and cross-validation, from data to a finished run folder and report."""
 
-from ._compare import finish_run, run_compare
+from ._compare import run_compare
 from ._configure import build_models, build_spec_models, configure_model, run_settings
 from ._cv import CV_SCORING, run_cv
 from ._dask import check_scheduler, dask_backend, dask_client, parse_scheduler
@@ -12,6 +12,7 @@ from ._predict import (
     CharacterPrediction,
     ImagePrediction,
     load_model,
+    predict_characters,
     predict_images,
     stored_selective,
 )
@@ -33,9 +34,9 @@ __all__ = [
     "check_scheduler",
     "dask_backend",
     "dask_client",
-    "finish_run",
     "load_model",
     "parse_scheduler",
+    "predict_characters",
     "predict_images",
     "prediction_rows",
     "run_compare",

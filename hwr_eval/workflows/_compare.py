@@ -17,17 +17,22 @@ from ._dask import dask_client, fit_result, submit_fits
 from ._events import RunEvents, events_from
 from ._interrupt import CompareInterrupted, _CtrlC, _SigintWatch
 from ._repeats import run_repeats
-from ._robustness import robustness_results
+from ._robustness import mnist_c_results, robustness_results
 from ._score import score_model, timed_fit
 
 
-def finish_run(folder: RunFolder, status: str, report: bool) -> Path:
-    """Write the final ``results.json`` and, with ``report``, the HTML report; return the run folder."""
+def finish_run(folder: RunFolder, status: str, spec: RunSpec) -> Path:
+    """Write the final ``results.json``, the HTML report (``spec.report``) and log the run to MLflow
+    (``spec.track``: a server failure costs the tracking only, with a warning); return the run folder."""
     run_dir = folder.finish(status)
-    if report and folder.record.models:
+    if spec.report and folder.record.models:
         from ..report import build_report  # matplotlib loads only when a run finishes
 
         build_report(run_dir)
+    if spec.track and folder.record.models:
+        from ..tracking import track_run
+
+        track_run(run_dir, spec.tracking_uri, experiment=spec.experiment)
     return run_dir
 
 
@@ -108,12 +113,14 @@ def run_compare(
         if spec.robustness:
             folder.record.robustness = robustness_results(fitted, dataset.X_test, dataset.y_test, folder,
                                                           seed=spec.seed, on_progress=events.on_progress)
+            folder.record.mnist_c = mnist_c_results(fitted, dataset.X_test, dataset.y_test, folder, seed=spec.seed,
+                                                    on_progress=events.on_progress)
     except (KeyboardInterrupt, _CtrlC):
-        finish_run(folder, "incomplete", spec.report)
+        finish_run(folder, "incomplete", spec)
         raise CompareInterrupted(folder.path, list(folder.record.models)) from None
     except BaseException:
         folder.discard()  # nothing worth keeping yet: no folder rather than a run without results
         raise
     finally:
         cluster.close()
-    return finish_run(folder, "complete", spec.report)
+    return finish_run(folder, "complete", spec)

@@ -201,6 +201,10 @@ def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: M
 
     if spec.context is not None and dataset is None:
         resolve_context(spec.context, list(CLASS_SETS[spec.data.classes]))  # before loading anything
+    if spec.track:
+        from ..tracking import check_tracking
+
+        check_tracking(spec.tracking_uri, spec.experiment)  # mlflow installed, the server answers
     claimed = claim_run_dir(spec.out, kind)
     try:
         if dataset is None:

@@ -20,7 +20,7 @@ from ._configure import build_spec_models, prepare_run, spec_from_call
 from ._dask import dask_backend, dask_client
 from ._events import RunEvents, events_from
 from ._interrupt import _CtrlC, _SigintWatch
-from ._robustness import robustness_results
+from ._robustness import mnist_c_results, robustness_results
 from ._score import check_dataset, score_model, timed_fit
 
 
@@ -115,11 +115,13 @@ def run_grid(
         if spec.robustness:
             folder.record.robustness = robustness_results({name: best}, dataset.X_test, dataset.y_test, folder,
                                                           seed=spec.seed, on_progress=events.on_progress)
+            folder.record.mnist_c = mnist_c_results({name: best}, dataset.X_test, dataset.y_test, folder,
+                                                    seed=spec.seed, on_progress=events.on_progress)
     except BaseException as exc:
         folder.discard()
         if folder.record.models and isinstance(exc, (KeyboardInterrupt, _CtrlC)):
-            finish_run(folder, "incomplete", spec.report)  # the refit finished: keep it
+            finish_run(folder, "incomplete", spec)  # the refit finished: keep it
         if isinstance(exc, _CtrlC):
             raise KeyboardInterrupt from None  # the CLI says so and exits 130
         raise
-    return finish_run(folder, "complete", spec.report)
+    return finish_run(folder, "complete", spec)

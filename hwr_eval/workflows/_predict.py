@@ -108,10 +108,26 @@ def predict_images(
     threshold = _check_threshold(threshold)
     if score not in SCORES:
         raise HwrError(f"unknown confidence score {score!r}; choose one of {', '.join(SCORES)}")
+    if context is not None:
+        resolve_context(context, [str(c) for c in model.classes_])  # a bad context fails before reading files
+    images = read_image_files(paths, segment=segment)
+    chars = iter(predict_characters(model, np.concatenate([im.characters for im in images]), context=context,
+                                    threshold=threshold, temperature=temperature, score=score))
+    return [ImagePrediction(path=image.path, characters=[next(chars) for _ in range(len(image.characters))], image=image)
+            for image in images]
+
+
+def predict_characters(model, X: np.ndarray, *, context: str | Sequence[str] | None = None,
+                       threshold: float | None = None, temperature: float | None = None,
+                       score: str = "max_proba") -> list[CharacterPrediction]:
+    """The answer for each preprocessed character row of ``X`` ((n, 784) uint8): the one implementation of
+    context and abstention that ``predict``, ``serve`` and the Python API share.
+
+    Parameters are as in :func:`predict_images`.
+    """
+    threshold = _check_threshold(threshold)
     classes = [str(c) for c in model.classes_]
     allowed = None if context is None else [str(c) for c in resolve_context(context, classes)]
-    images = read_image_files(paths, segment=segment)
-    X = np.concatenate([im.characters for im in images])
     # The stored threshold was chosen on temperature-scaled probabilities: scale them the same way.
     proba = model.predict_proba(X) if temperature is None else temperature_scale_proba(model, X, temperature)
     # Abstain on the scores the threshold was chosen on (all classes), whatever the context then allows:
@@ -122,17 +138,14 @@ def predict_images(
         kept = [classes.index(c) for c in allowed]
         proba, names = restrict_proba(proba, classes, allowed)[:, kept], allowed
     order = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
-    out, row = [], 0
-    for image in images:
-        chars = []
-        for _ in range(len(image.characters)):
-            top = [(names[j], float(proba[row, j])) for j in order[row]]
-            abstained = threshold is not None and bool(confidence[row] < threshold)
-            chars.append(CharacterPrediction(label=ABSTAIN if abstained else top[0][0], best=top[0][0],
-                                             probability=top[0][1], top=top, abstained=abstained))
-            row += 1
-        out.append(ImagePrediction(path=image.path, characters=chars, image=image))
+    out = []
+    for row in range(len(proba)):
+        top = [(names[j], float(proba[row, j])) for j in order[row]]
+        abstained = threshold is not None and bool(confidence[row] < threshold)
+        out.append(CharacterPrediction(label=ABSTAIN if abstained else top[0][0], best=top[0][0],
+                                       probability=top[0][1], top=top, abstained=abstained))
     return out
 
 
-__all__ = ["ABSTAIN", "CharacterPrediction", "ImagePrediction", "load_model", "predict_images", "stored_selective"]
+__all__ = ["ABSTAIN", "CharacterPrediction", "ImagePrediction", "load_model", "predict_characters", "predict_images",
+           "stored_selective"]

@@ -67,3 +67,30 @@ def test_compare_with_robustness_flag(invoke, synthetic_env, tmp_path):
     assert results["robustness"]["models"]["knn"]["mca"] <= results["robustness"]["models"]["knn"]["clean_accuracy"]
     assert (out / "robustness.csv").is_file() and not (out / "models").exists()
     assert "Robustness" in result.stdout
+
+
+def test_mnist_c_suite_scores_the_released_corruptions_and_the_report_shows_its_headline(invoke, saved_run):
+    from hwr_eval.data import MNIST_C_CORRUPTIONS
+    from hwr_eval.evaluation import mnist_c_accuracy
+    from hwr_eval.runs import open_run
+
+    result = invoke("robustness", str(saved_run), "--suite", "mnist-c", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert "MNIST-C as released" in result.stdout
+    run = open_run(saved_run)
+    record = run.record.mnist_c
+    assert record["corruptions"] == list(MNIST_C_CORRUPTIONS) and record["seed"] == 3
+    # The record is the evaluation's own numbers for the saved models on the saved test set.
+    models = {name: run.load_model(name) for name in run.record.models}
+    frame = mnist_c_accuracy(models, run.X_test, run.y_test, random_state=3)
+    for name in models:
+        rows = frame[frame["model"] == name].set_index("corruption")["accuracy"]
+        assert record["models"][name]["mean"] == pytest.approx(rows["mean"])
+        assert record["models"][name]["per_corruption"]["fog"] == pytest.approx(rows["fog"])
+        assert record["models"][name]["clean"] == pytest.approx(run.record.models[name].accuracy)
+    html = (saved_run / "report.html").read_text()
+    assert "MNIST-C as released" in html and f"{100 * record['models']['knn']['mean']:.2f}%" in html
+
+
+def test_unknown_suite_is_one_line_error(invoke, one_line_error, saved_run):
+    assert "did you mean 'mnist-c'" in one_line_error(invoke("robustness", saved_run, "--suite", "mnistc"))
