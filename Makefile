@@ -1,5 +1,6 @@
 # Two entry points, each doing all of its own set-up on a fresh machine:
-#   make compare   install, then run the main job (compare knn, logreg and cnn on the default data)
+#   make compare   install, then run the main job (compare knn, logreg and cnn on the default data, keeping
+#                  the models so predict, serve and robustness can use the run)
 #   make test      install, then run the test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -18,20 +19,28 @@ ifeq ($(shell command -v nvidia-smi 2>/dev/null),)
 TORCH_SOURCE := --extra-index-url https://download.pytorch.org/whl/cpu --retries 0
 endif
 
-.PHONY: install compare test clean
+.PHONY: install browser compare test clean
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q "torch==$(TORCH_VERSION)" $(TORCH_SOURCE)
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	@echo "installing hwr-eval into $(VENV) (PyTorch first; a few minutes on a fresh machine) ..."
+	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)" $(TORCH_SOURCE)
+	$(BIN)/python -m pip install -e ".[dev]"
 	touch $@
+
+# The page's browser tests drive Debian's Chromium (Playwright's own browser download cannot be used);
+# where it cannot be installed they skip and say why.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1; } || \
+	  echo "chromium could not be installed: the browser tests will skip" >&2
 
 install: $(VENV)/.installed
 
 compare: install
-	$(BIN)/hwr-eval compare --models $(MODELS)
+	$(BIN)/hwr-eval compare --models $(MODELS) --save-models
 
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

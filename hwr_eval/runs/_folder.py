@@ -204,7 +204,7 @@ def load_model(path: str | os.PathLike):
 class RunFolder:
     """A run folder: its path, its :class:`RunRecord`, and (once read) the arrays it holds.
 
-    Build one with :meth:`create` (a new run) or :meth:`open` (read and validate an existing one).
+    Build one with :meth:`create` (a new run) or :func:`hwr_eval.runs.open_run` (read and check one).
     """
 
     def __init__(self, path: Path, record: RunRecord, *, created: bool = False, dataset=None):
@@ -228,14 +228,7 @@ class RunFolder:
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r}, kind={self.record.kind!r}, status={self.record.status!r}, models={list(self.record.models)})"
 
-    # -- reading ------------------------------------------------------------------------------------
-
-    @classmethod
-    def open(cls, path: str | os.PathLike) -> RunFolder:
-        """Read and check a run folder (see :func:`hwr_eval.runs.open_run`)."""
-        from ._read import open_run
-
-        return open_run(path)
+    # -- reading (a folder from :func:`hwr_eval.runs.open_run`) ------------------------------------
 
     @property
     def results(self) -> dict:

@@ -285,7 +285,7 @@ def _log_model(mlflow, run_id: str, model_path: Path, run: TrackedRun) -> None:
     """The fitted model in MLflow's scikit-learn flavour, with a signature and an input example."""
     from mlflow.models import infer_signature
 
-    from ..workflows import load_model
+    from ..runs import load_model
 
     model = load_model(model_path)
     example = run.X_test[:INPUT_EXAMPLE_ROWS]
