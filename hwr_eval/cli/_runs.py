@@ -331,6 +331,8 @@ def cross_validation(
     ctx: typer.Context,
     models: Annotated[str | None, typer.Option("--models", help="Comma-separated model names (default logreg,knn).")] = None,
     folds: Annotated[int, typer.Option("--folds", help="Stratified folds.")] = 5,
+    repeats: Annotated[int, typer.Option("--repeats", help="Repeat the k-fold split R times (other shuffles) and judge "
+                                         "each pair of models across all folds (Nadeau-Bengio corrected).")] = 1,
     n_jobs: Annotated[int | None, typer.Option("--n-jobs", help="Parallel folds (-1: all cores).")] = None,
     config: ConfigOpt = None,
     data: DataOpt = None,
@@ -361,8 +363,9 @@ def cross_validation(
     dataset = spec.data.load()
     if out is not None:
         check_output(out, inputs=[s.get("path") for s in dataset.provenance.get("sources", []) if isinstance(s, dict)])
-    frame = run_cv(spec, dataset, folds=folds, n_jobs=n_jobs, events=_CvEvents(folds))
-    table = Table(title=f"{folds}-fold stratified cross-validation (mean ± std)", title_justify="left")
+    frame = run_cv(spec, dataset, folds=folds, repeats=repeats, n_jobs=n_jobs, events=_CvEvents(folds))
+    times = f" x {repeats} repeats" if repeats > 1 else ""
+    table = Table(title=f"{folds}-fold stratified cross-validation{times} (mean ± std)", title_justify="left")
     table.add_column("model")
     for metric in (*CV_SCORING, "fit_time"):
         table.add_column(metric + (" s" if metric == "fit_time" else ""), justify="right")
@@ -371,6 +374,10 @@ def cross_validation(
         cells.append(f"{row['fit_time_mean']:.1f} ± {row['fit_time_std']:.1f}")
         table.add_row(str(name), *cells)
     console.print(table)
+    comparisons = frame.attrs.get("comparisons")
+    for row in comparisons.itertuples(index=False) if comparisons is not None else ():
+        console.print(f"{row.model_a} vs {row.model_b}: {100 * row.mean_diff:+.2f} points, P(A better) {row.p_a_better:.2f}, "
+                      f"corrected t-test p={row.p_value:.3g}: {row.verdict}", highlight=False, markup=False, soft_wrap=True)
     if out is not None:
         try:
             with atomic_path(out) as tmp:

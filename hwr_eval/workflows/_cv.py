@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import StratifiedKFold, cross_validate
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, cross_validate
 
 from ..data import Dataset
 from ..errors import HwrError
+from ..evaluation import comparisons_table
 from ..runs import RunSpec
 from ._configure import build_spec_models, check_models_for_data, spec_from_call
 from ._dask import dask_backend, dask_client
@@ -25,6 +27,7 @@ def run_cv(
     dataset: Dataset | None = None,
     *,
     folds: int = 5,
+    repeats: int = 1,
     scoring: Sequence[str] = CV_SCORING,
     n_jobs: int | None = None,
     events: RunEvents | None = None,
@@ -36,6 +39,12 @@ def run_cv(
     robustness, the run folder) do not apply here. Returns one row per model with ``<metric>_mean``
     and ``<metric>_std`` for every scorer, plus fit and score times. With ``spec.scheduler`` the folds
     run on a Dask cluster, and the data go to the workers once for all models.
+
+    With ``repeats`` > 1 the k-fold split is repeated with other shuffles (scikit-learn's
+    ``RepeatedStratifiedKFold``) and every pair of models is judged across all folds with the
+    Nadeau-Bengio correction (``rho = 1 / folds``): ``frame.attrs["runs"]`` holds one row per model and
+    fold (the ``seeds.csv`` columns plus ``fold``; ``seed`` is the repeat) and ``frame.attrs["comparisons"]``
+    the verdicts (:func:`~hwr_eval.evaluation.comparisons_table`, design ``"cv"``).
 
     ``spec``, ``dataset``, ``events`` and keyword ``options`` are as in :func:`run_compare`
     (``on_model_start=`` is accepted too).
@@ -57,8 +66,11 @@ def run_cv(
     if folds < 2 or folds > n_min:
         raise HwrError(f"--folds {folds}: needs 2 to {n_min} folds (the rarest class has {n_min} images)")
     check_models_for_data(spec, estimators, len(y) * (folds - 1) // folds, len(dataset.classes))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=spec.seed)
-    rows = {}
+    if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
+        raise HwrError(f"--repeats {repeats!r}: give a positive number of repetitions of the k-fold split")
+    splitter = (StratifiedKFold(n_splits=folds, shuffle=True, random_state=spec.seed) if repeats == 1 else
+                RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=spec.seed))
+    rows, runs = {}, []
     with dask_client(spec.scheduler) as client, dask_backend(client, scatter=[X, y]):
         for i, (name, model) in enumerate(estimators.items()):
             events.on_model_start(name, i, len(estimators))
@@ -79,6 +91,16 @@ def run_cv(
                 row[f"{metric}_mean"] = float(np.mean(values))
                 row[f"{metric}_std"] = float(np.std(values))
             rows[name] = row
+            for k, (accuracy, f1, fit_time) in enumerate(zip(scores["test_accuracy"] if "accuracy" in scoring else
+                                                             [np.nan] * len(scores["fit_time"]),
+                                                             scores.get("test_f1_macro", [np.nan] * len(scores["fit_time"])),
+                                                             scores["fit_time"])):
+                runs.append({"model": name, "seed": k // folds, "split_seed": k // folds, "fold": k % folds,
+                             "accuracy": float(accuracy), "macro_f1": float(f1), "fit_time_s": float(fit_time)})
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "model"
+    if repeats > 1:
+        frame.attrs["runs"] = pd.DataFrame(runs)
+        frame.attrs["comparisons"] = (comparisons_table(frame.attrs["runs"], design="cv", n_folds=folds, rope=spec.rope)
+                                      if len(rows) > 1 else None)
     return frame

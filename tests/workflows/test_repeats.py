@@ -86,3 +86,32 @@ def test_ctrl_c_keeps_the_finished_runs(small_synthetic, tmp_path):
     kept = pd.read_csv(tmp_path / "run" / "seeds.csv")
     assert list(kept["seed"]) == [0, 1]  # the run's own model and the first repeat
     assert open_run(tmp_path / "run").record.status == "incomplete"
+
+
+def test_repeated_cv_judges_pairs_across_every_fold_with_the_nadeau_bengio_correction(small_synthetic):
+    from sklearn.model_selection import RepeatedStratifiedKFold, cross_val_score
+
+    from hwr_eval.evaluation import corrected_ttest
+    from hwr_eval.workflows import run_cv
+
+    models = {"knn": KNeighborsClassifier(3), "guess": SeededGuess()}
+    frame = run_cv(models, small_synthetic, folds=3, repeats=2, seed=4)
+    runs = frame.attrs["runs"]
+    assert runs.groupby("model").size().to_dict() == {"guess": 6, "knn": 6}
+    # Every fold's score is scikit-learn's on the same repeated split.
+    X = np.concatenate([small_synthetic.X_train, small_synthetic.X_val])
+    y = np.concatenate([small_synthetic.y_train, small_synthetic.y_val])
+    expected = cross_val_score(KNeighborsClassifier(3), X, y, cv=RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=4))
+    assert np.allclose(runs.loc[runs["model"] == "knn", "accuracy"], expected)
+    (row,) = frame.attrs["comparisons"].itertuples(index=False)
+    assert (row.design, row.rho) == ("cv", pytest.approx(1 / 3))
+    knn, guess = (runs.loc[runs["model"] == m, "accuracy"].to_numpy() for m in ("knn", "guess"))
+    assert row.p_value == pytest.approx(corrected_ttest(knn, guess, rho=1 / 3)["p_value"])
+
+
+def test_cv_repeats_must_be_positive(small_synthetic):
+    from hwr_eval.errors import HwrError
+    from hwr_eval.workflows import run_cv
+
+    with pytest.raises(HwrError, match="--repeats 0"):
+        run_cv({"knn": KNeighborsClassifier(3)}, small_synthetic, folds=2, repeats=0)
