@@ -27,6 +27,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        console.print(f"hwr-eval {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                                callback=_print_version)] = False) -> None:
+    """Train, compare and report on classifiers for handwritten digits and letters."""
+
+
 data_app = typer.Typer(help="Inspect, plot and fetch the datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 

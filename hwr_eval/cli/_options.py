@@ -40,7 +40,8 @@ def parse_sets(items: list[str] | None, *, default_model: str | None = None) -> 
         match = _SET_RE.match(item.strip())
         model = match and (match["model"] or default_model)
         if not match or not model:
-            example = "lr=0.01 or cnn.lr=0.01" if default_model else "cnn.lr=0.01"
+            example = "lr=0.01 or cnn.lr=0.01" if default_model else "cnn.lr=0.01 (the model's name first when "\
+                "several models run)"
             raise HwrError(f"--set {item!r}: expected model.param=value, e.g. --set {example}")
         out.setdefault(model, {})[match["param"]] = parse_value(match["value"])
     return out
@@ -173,7 +174,8 @@ def spec_from_options(ctx: typer.Context, *, models: list[str] | None, config: P
         changes["report"] = not values["no_report"]
     if models:
         changes["models"], changes["params"] = tuple(models), {}  # a config's overrides were for its models
-    params = parse_sets(set_, default_model=default_model)
+    names = list(changes.get("models", spec.models))
+    params = parse_sets(set_, default_model=default_model or (names[0] if len(names) == 1 else None))
     if params:
         changes["params"] = params
     return spec.replace(**changes)

@@ -118,17 +118,26 @@ def _print_run(run_dir: Path) -> RunRecord:
     return record
 
 
-def _print_predict_hint(record: RunRecord, run_dir: Path) -> None:
-    """With saved models: the exact `hwr-eval predict` command for the most accurate one."""
+def _print_next_steps(record: RunRecord, run_dir: Path) -> None:
+    """What to try next with this run, as exact commands (the ones that need saved models only when saved)."""
     import shlex
 
+    run = shlex.quote(str(run_dir))
+    steps = []
     saved = record.saved_models()
-    if not saved:
-        return
-    best = max(saved, key=lambda name: record.models[name].accuracy)
-    command = shlex.join(["hwr-eval", "predict", "--model", str(run_dir / saved[best])])
-    console.print(f"read your own images with the best model ({best}): {command} IMAGE...", highlight=False,
-                  markup=False, soft_wrap=True)
+    if saved:
+        best = max(saved, key=lambda name: record.models[name].accuracy)
+        steps += [f"read your own images with the best model ({best}): hwr-eval predict IMAGE --model "
+                  f"{shlex.quote(str(run_dir / saved[best]))}",
+                  f"draw characters and see every model answer: hwr-eval serve {run}",
+                  f"score the models on MNIST-C: hwr-eval robustness {run} --suite mnist-c"]
+    else:
+        steps.append("keep the models for predict, serve and robustness: rerun with --save-models")
+    if not record.seeds:
+        steps.append(f"judge the models across training runs: hwr-eval compare --config {run}/spec.toml --seeds 5")
+    console.print("next:", highlight=False)
+    for step in steps:
+        console.print(f"  {step}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_tracking(spec: RunSpec) -> None:
@@ -166,6 +175,7 @@ class CliEvents(RunEvents):
 
     def __init__(self, progress=None):
         self.progress = progress
+        self._training = None  # a spinner with the time elapsed while a model trains (terminals only)
 
     def on_data(self, dataset) -> None:
         announce_data(dataset)
@@ -174,8 +184,22 @@ class CliEvents(RunEvents):
 
     def on_model_start(self, name: str, index: int, total: int) -> None:
         console.print(f"[bold][{index + 1}/{total}] {name}[/]: training ...", highlight=False)
+        if console.is_terminal:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self._training = Progress(SpinnerColumn(), TextColumn(f"training {name}"), TimeElapsedColumn(),
+                                      console=console, transient=True)
+            self._training.add_task(name, total=None)
+            self._training.start()
+
+    def close(self) -> None:
+        """Stop the spinner (also when a run ends early)."""
+        if self._training is not None:
+            self._training.stop()
+            self._training = None
 
     def on_model_end(self, name: str, result) -> None:
+        self.close()
         console.print(f"      {name}: test accuracy {result.accuracy:.4f}, fit {result.fit_time_s:.1f} s, "
                       f"predict {result.predict_time_s:.2f} s", highlight=False)
 
@@ -235,7 +259,11 @@ def compare(
                  n_jobs=n_jobs, track=track, tracking_uri=tracking_uri, experiment=experiment)
     try:
         with robustness_progress() if spec.robustness or spec.seeds > 1 else contextlib.nullcontext() as on_progress:
-            run_dir = run_compare(spec, events=CliEvents(on_progress), command=command_line(ctx))
+            events = CliEvents(on_progress)
+            try:
+                run_dir = run_compare(spec, events=events, command=command_line(ctx))
+            finally:
+                events.close()
     except CompareInterrupted as exc:
         terminated = isinstance(exc.__context__, Terminated)  # SIGTERM rather than Ctrl-C
         err_console.print(
@@ -254,7 +282,7 @@ def compare(
     if record.seeds:
         _print_comparisons(run_dir)
     _print_tracking(spec)
-    _print_predict_hint(record, run_dir)
+    _print_next_steps(record, run_dir)
 
 
 @app.command()

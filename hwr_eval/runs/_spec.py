@@ -122,7 +122,8 @@ class RunSpec:
     Parameters
     ----------
     models : tuple of str, or mapping of name to estimator
-        Registry names (``hwr_eval.list_models()``), or your own scikit-learn estimators by name.
+        Registry names (``hwr_eval.list_models()``; ``("all",)`` for every one), or your own
+        scikit-learn estimators by name.
     data : DataSpec
         The data and its split.
     params : mapping of model name to {parameter: value}
@@ -221,6 +222,10 @@ class RunSpec:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen dataclass)
         if isinstance(self.models, str):
             set_("models", tuple(m.strip() for m in self.models.split(",") if m.strip()))
+        if self.models == ("all",):
+            from ..models import list_models
+
+            set_("models", tuple(list_models()))  # every registry model
         elif not isinstance(self.models, Mapping):
             set_("models", tuple(self.models))
         if not self.models:

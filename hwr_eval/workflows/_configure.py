@@ -79,9 +79,13 @@ def build_models(
     else:
         names = [m.strip() for m in models if m.strip()]
         known = list_models()
+        if names == ["all"]:
+            names = known
         for name in names:
             if name not in known:
-                raise HwrError(f"unknown model {name!r}; choose from {', '.join(known)}")
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise HwrError(f"unknown model {name!r}{hint} (choose from {', '.join(known)}, or all)")
         if len(set(names)) != len(names):
             raise HwrError(f"model listed twice in {','.join(names)}")
         named = {name: make_model(name) for name in names}

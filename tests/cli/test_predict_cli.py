@@ -167,10 +167,16 @@ def test_compare_save_models_prints_the_predict_command(invoke, synthetic_env, t
     result = invoke("compare", "--models", "knn,logreg", "--per-class", "20", "--out", out, "--save-models",
                     "--no-report", "--quiet")
     assert result.exit_code == 0, result.output
-    line = next(li for li in result.stdout.splitlines() if "hwr-eval predict --model" in li)
+    lines = result.stdout.splitlines()
+    line = next(li for li in lines if "hwr-eval predict IMAGE --model" in li)
     results = read_record(out).to_json()
     best = max(results["models"], key=lambda m: results["models"][m]["metrics"]["accuracy"])
-    command = shlex.split(line.split(": ", 1)[1].removesuffix(" IMAGE..."))
-    assert command[:3] == ["hwr-eval", "predict", "--model"] and command[3] == str(out / "models" / f"{best}.joblib")
-    result = invoke(*command[1:], saved["line"])  # the printed command works as printed
+    command = shlex.split(line.split(": ", 1)[1])
+    assert command[:4] == ["hwr-eval", "predict", "IMAGE", "--model"] and command[4] == str(out / "models" / f"{best}.joblib")
+    result = invoke(command[1], saved["line"], *command[3:])  # the printed command works as printed
     assert result.exit_code == 0 and "(4 characters)" in result.stdout
+    # The other next steps name this run, and the spec they rerun exists.
+    assert any(li.strip().endswith(f"hwr-eval serve {out}") for li in lines)
+    assert any(f"hwr-eval robustness {out} --suite mnist-c" in li for li in lines)
+    seeds = next(li for li in lines if "--seeds 5" in li)
+    assert (out / "spec.toml").is_file() and f"--config {out}/spec.toml" in seeds
