@@ -152,14 +152,14 @@ def screenshot(url: str, path: Path) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from hwr_eval.evaluation import environment
     from hwr_eval.io import atomic_write_text
+    from hwr_eval.runs import environment, read_record
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         run = args.run or build_run(args, Path(tmp))
         train_s = time.perf_counter() - start
-        results_json = json.loads((run / "results.json").read_text())
+        results_json = read_record(run).to_json()
         process, host, port = start_server(run, Path(tmp) / "collected")
         try:
             client_ms, server_ms, last = measure(host, port, args.requests, args.warmup)

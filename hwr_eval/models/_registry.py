@@ -199,8 +199,8 @@ def check_model_params(model: BaseEstimator) -> None:
         if isinstance(step, Pipeline):
             continue  # its steps are walked; Pipeline's own check would only re-check the list
         validate = step.check_params if isinstance(step, HwrNet) else getattr(step, "_validate_params", None)
-        if validate is None:
-            continue
+        if validate is None or (not isinstance(step, HwrNet) and not hasattr(step, "_parameter_constraints")):
+            continue  # an estimator that declares no constraints: nothing to check here
         try:
             validate()
         except HwrError:

@@ -132,8 +132,8 @@ def load_run_models(run_dir: str | Path) -> list[ServedModel]:
         # Names come from results.json: refuse anything that would leave RUN/models/.
         if Path(name).name != name or name in ("", ".", ".."):
             raise HwrError(f"{run_dir / 'results.json'}: model name {name!r} is not a plain file name")
-        if not result.files.get("model"):
-            continue
+        if not result.files.get("model") or not (run_dir / result.files["model"]).is_file():
+            continue  # not saved (or removed since): the run's other models are served
         model = folder.load_model(name)
         selective = result.selective if isinstance((result.selective or {}).get("threshold"), (int, float)) else None
         abstention = None

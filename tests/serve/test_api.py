@@ -239,7 +239,7 @@ def test_only_the_runs_own_model_files_are_loaded(serve_run, tmp_path):
     results["models"]["../../elsewhere"] = results["models"]["knn"]
     (run / "results.json").write_text(json.dumps(results))
     predictions = pd.read_csv(run / "predictions.csv", dtype=str, keep_default_na=False)
-    predictions["../../elsewhere"] = predictions["knn"]
+    predictions["pred_../../elsewhere"] = predictions["pred_knn"]
     predictions.to_csv(run / "predictions.csv", index=False)
     shutil.copy(run / "models" / "knn.joblib", tmp_path / "elsewhere.joblib")  # what RUN/models/../../ names
     with pytest.raises(HwrError, match="not a plain file name"):

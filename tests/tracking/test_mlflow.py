@@ -22,6 +22,8 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from hwr_eval.cli import app  # noqa: E402
+from hwr_eval.evaluation import comparisons_table  # noqa: E402
+from hwr_eval.runs import RunFolder, open_run, read_record  # noqa: E402
 from hwr_eval.tracking import (  # noqa: E402
     DEFAULT_STORE,
     ROLE_TAG,
@@ -32,7 +34,7 @@ from hwr_eval.tracking import (  # noqa: E402
 
 
 def _results(run_dir: Path) -> dict:
-    return json.loads((run_dir / "results.json").read_text())
+    return read_record(run_dir).to_json()
 
 
 def _children(client: MlflowClient, parent) -> dict[str, object]:
@@ -71,7 +73,7 @@ def test_parent_run_holds_settings_provenance_environment_and_files(tracked_comp
         assert tags[f"data.sources.{i}.path"] == source["path"]
         assert tags[f"data.sources.{i}.sha256"] == hashlib.sha256(Path(source["path"]).read_bytes()).hexdigest()
     assert tags["data.synthetic"] == "False" and tags["data.classes"] == "0123456789"
-    assert int(tags["data.n_test"]) == len(pd.read_csv(compare_run / "predictions.csv"))
+    assert int(tags["data.n_test"]) == len(open_run(compare_run).y_test)
     environment = results["environment"]
     assert tags["env.device_name"] == environment["device_name"]
     assert tags["env.packages.scikit-learn"] == environment["packages"]["scikit-learn"]
@@ -126,7 +128,7 @@ def test_logged_model_reloads_with_the_same_predictions(tracked_compare, compare
     client, parent, results = tracked_compare
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)  # where "runs:/" URIs are looked up
     X_test = np.load(compare_run / "test_set.npz")["X"]
-    saved = pd.read_csv(compare_run / "predictions.csv", dtype=str, keep_default_na=False)
+    saved = open_run(compare_run).predictions
     for name, child in _children(client, parent).items():
         uri = f"runs:/{child.info.run_id}/model"
         model = mlflow.sklearn.load_model(uri)
@@ -160,6 +162,9 @@ def test_seed_rows_become_runs_nested_in_their_model(mlflow_server, compare_run,
     seeds = pd.DataFrame({"model": ["knn", "knn", "mlp"], "seed": [0, 1, 0], "split_seed": [0, 0, 0],
                           "accuracy": [0.5, 0.6, 0.4], "macro_f1": [0.45, 0.55, 0.35], "fit_time_s": [0.1, 0.2, 1.5]})
     seeds.to_csv(run_dir / "seeds.csv", index=False)
+    comparisons_table(seeds).to_csv(run_dir / "comparisons.csv", index=False)
+    RunFolder(run_dir, read_record(run_dir)).update(seeds={"n_seeds": 2, "vary": "seed", "design": "seeds",
+                                                           "files": {"seeds": "seeds.csv", "comparisons": "comparisons.csv"}})
     client = MlflowClient(mlflow_server.uri)
     parent = client.get_run(track_run(run_dir, mlflow_server.uri, experiment="seeds"))
     models = _children(client, parent)
@@ -227,18 +232,18 @@ def test_server_gone_during_the_run_costs_only_the_tracking(compare_run, start_s
 
 
 def test_server_dying_mid_logging_costs_only_the_tracking(compare_run, start_server, tmp_path, monkeypatch):
-    import hwr_eval.workflows
+    import hwr_eval.runs
 
     server = start_server(tmp_path / "dies")
     target = check_tracking(server.uri, "dies")
-    real_load_model = hwr_eval.workflows.load_model
+    real_load_model = hwr_eval.runs.load_model
 
     def load_model_after_the_server_died(path):
         # Reached after the parent run and the first model's run were logged, before its model is.
         server.stop()
         return real_load_model(path)
 
-    monkeypatch.setattr(hwr_eval.workflows, "load_model", load_model_after_the_server_died)
+    monkeypatch.setattr(hwr_eval.runs, "load_model", load_model_after_the_server_died)
     before = _hashes(compare_run)
     try:
         with pytest.warns(TrackingWarning, match=f"tracking to {target.uri} failed"):

@@ -211,12 +211,15 @@ def test_compare_hands_on_its_settings_and_records_its_command(small_synthetic, 
 def test_compare_scores_the_fitted_models_on_corrupted_test_images(small_synthetic, tmp_path):
     progress = []
     run_dir = run_compare(["knn"], small_synthetic, tmp_path / "run", n_resamples=20, report=False, robustness=True,
-                          on_robustness_progress=lambda done, total, label: progress.append((done, total)))
+                          on_robustness_progress=lambda done, total, label: progress.append((done, total, label)))
     results = read_record(run_dir).to_json()
     record = results["robustness"]
     assert record["file"] == "robustness.csv" and (run_dir / record["file"]).is_file()
     assert record["models"]["knn"]["clean_accuracy"] == pytest.approx(results["models"]["knn"]["metrics"]["accuracy"])
-    assert progress and progress[-1][0] == progress[-1][1] == len(progress)
+    sweep = [(done, total) for done, total, label in progress if label.startswith("robustness: ")]
+    assert sweep and sweep[-1][0] == sweep[-1][1] == len(sweep)
+    mnist_c = [(done, total) for done, total, label in progress if label.startswith("MNIST-C: ")]
+    assert mnist_c[-1] == (16, 16) == (len(mnist_c), len(mnist_c))  # clean and the 15 corruptions
 
 
 def test_model_without_predict_proba_gets_a_report(small_synthetic, tmp_path):
