@@ -15,6 +15,7 @@ from PIL import Image
 
 from hwr_eval.data import read_drawn, read_images
 from hwr_eval.errors import HwrError
+from hwr_eval.runs import read_record
 from hwr_eval.workflows import load_model, predict_images, stored_selective
 
 from .conftest import character_png, needs_serve_extra, stroke_png
@@ -61,7 +62,7 @@ def one_line_error(response, status: int) -> str:
 
 
 def test_models_lists_the_runs_models_with_test_accuracy(client, serve_run):
-    results = json.loads((Path(serve_run) / "results.json").read_text())
+    results = read_record(serve_run).to_json()
     listed = client.get("/api/models").json()
     assert [m["name"] for m in listed["models"]] == ["knn", "logreg", "cnn"]
     for model in listed["models"]:
