@@ -19,7 +19,7 @@ from ._folder import (
     new_run_dir,
     release_run_dir,
 )
-from ._read import open_run, read_cv_results, read_record, read_test_set
+from ._read import open_run, read_cv_results, read_grid_table, read_record, read_test_set
 from ._records import (
     PREDICTION_PREFIX,
     READABLE_SCHEMA_VERSIONS,
@@ -52,6 +52,7 @@ __all__ = [
     "new_run_dir",
     "open_run",
     "read_cv_results",
+    "read_grid_table",
     "read_record",
     "read_test_set",
     "release_run_dir",

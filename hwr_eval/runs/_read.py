@@ -173,16 +173,30 @@ def _repeated_tables(run_dir: Path, section: dict) -> tuple[pd.DataFrame, pd.Dat
     return tables[0], tables[1]
 
 
+def read_grid_table(run_dir: str | os.PathLike) -> pd.DataFrame | None:
+    """``cv_results.csv`` of a grid run as scikit-learn wrote it (None for other runs)."""
+    path = Path(run_dir) / "cv_results.csv"
+    if not path.is_file():
+        return None
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise _fail(path, f"not a readable grid table ({exc})") from None
+    missing = [c for c in ("rank_test_score", "mean_test_score", "std_test_score") if c not in frame.columns]
+    if missing:
+        raise _fail(path, f"missing columns {', '.join(missing)}")
+    return frame
+
+
 def read_cv_results(run_dir: str | os.PathLike) -> pd.DataFrame:
     """The ranked grid-search table of a grid run: one row per candidate, best first.
 
     Parameter columns get their shortest unambiguous names (``clf__module__pool`` -> ``pool``).
     """
     path = Path(run_dir) / "cv_results.csv"
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise _fail(path, f"not a readable grid table ({exc})") from None
+    frame = read_grid_table(run_dir)
+    if frame is None:
+        raise _fail(path, "missing; is this a grid run?")
     params = [c.removeprefix("param_") for c in frame.columns if c.startswith("param_")]
     short = {p: p.rsplit("__", 1)[-1] for p in params}
     if len(set(short.values())) < len(short):

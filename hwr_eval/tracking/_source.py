@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import HwrError
-
 #: Files of the run folder logged as artifacts of the parent run, when present.
 RUN_ARTIFACTS = ("report.html", "results.json", "cv_results.csv", "seeds.csv")
 
@@ -54,19 +52,6 @@ class TrackedRun:
         return self.path / relative if relative and (self.path / relative).is_file() else None
 
 
-def _read_csv(path: Path, required: tuple[str, ...] = ()) -> pd.DataFrame | None:
-    if not path.is_file():
-        return None
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise HwrError(f"{path}: not a readable CSV file ({' '.join(str(exc).split())})") from None
-    missing = [c for c in required if c not in table.columns]
-    if missing:
-        raise HwrError(f"{path}: missing columns {', '.join(missing)}")
-    return table
-
-
 def read_run(run_dir: str | Path) -> TrackedRun:
     """Read and check a finished run folder; a one-line :class:`HwrError` names the first file at fault.
 
@@ -79,13 +64,13 @@ def read_run(run_dir: str | Path) -> TrackedRun:
     -------
     TrackedRun
     """
-    from ..runs import open_run  # validates results.json, the test set and every file it names
+    from ..runs import open_run, read_grid_table  # validates results.json, the test set and every file it names
 
     folder = open_run(run_dir)
     return TrackedRun(
         path=folder.path,
         results=folder.results,
         X_test=folder.X_test,
-        cv_results=_read_csv(folder.path / "cv_results.csv", ("mean_test_score", "std_test_score")),
+        cv_results=read_grid_table(folder.path),
         seeds=folder.seeds,
     )

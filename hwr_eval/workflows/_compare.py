@@ -16,7 +16,7 @@ from ._configure import build_spec_models, prepare_run, spec_from_call
 from ._dask import dask_client, fit_result, submit_fits
 from ._events import RunEvents, events_from
 from ._interrupt import CompareInterrupted, _CtrlC, _SigintWatch
-from ._repeats import run_repeats
+from ._repeats import check_repeats, run_repeats
 from ._robustness import mnist_c_results, robustness_results
 from ._score import score_model, timed_fit
 
@@ -83,6 +83,7 @@ def run_compare(
                                   "on_progress": options.pop("on_robustness_progress", None)})
     spec = spec_from_call("compare", spec, out_dir, options)
     estimators = build_spec_models(spec)
+    check_repeats(spec, estimators)
     dataset, spec, folder, command = prepare_run("compare", spec, dataset, estimators, events, command)
     cluster = contextlib.ExitStack()  # the Dask client when a scheduler is given; closing it cancels its fits
     try:

@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import accuracy_score, f1_score
 
 from ..data import Dataset
+from ..errors import HwrError
 from ..evaluation import SEED_COLUMNS, comparisons_table
 from ..models import is_seed_deterministic
 from ..models._fitting import fit_with_validation
@@ -50,6 +51,13 @@ def _tasks(spec: RunSpec, dataset: Dataset, estimators: Mapping[str, BaseEstimat
                 continue  # the model seed cannot change it: its one run stands for every seed
             model = configure_model(clone(estimator), seed=spec.seed + k)
             yield name, model, data, spec.seed + k, split_seed
+
+
+def check_repeats(spec: RunSpec, estimators: Mapping[str, BaseEstimator]) -> None:
+    """Refuse repeated runs that could not differ: every model ignores the model seed and the split is fixed."""
+    if spec.seeds > 1 and spec.vary == "seed" and all(is_seed_deterministic(m) for m in estimators.values()):
+        raise HwrError(f"--seeds {spec.seeds} would change nothing: {', '.join(estimators)} do not depend on the model "
+                       "seed; add a model that does (e.g. cnn) or redraw the split too with --vary split")
 
 
 def design_of(spec: RunSpec) -> str:

@@ -115,3 +115,12 @@ def test_cv_repeats_must_be_positive(small_synthetic):
 
     with pytest.raises(HwrError, match="--repeats 0"):
         run_cv({"knn": KNeighborsClassifier(3)}, small_synthetic, folds=2, repeats=0)
+
+
+def test_repeats_that_could_not_differ_are_refused_before_training(small_synthetic, tmp_path):
+    from hwr_eval.errors import HwrError
+
+    with pytest.raises(HwrError, match="--seeds 3 would change nothing: knn, logreg do not depend on the model seed"):
+        run_compare({"knn": KNeighborsClassifier(3), "logreg": LogisticRegression()}, small_synthetic, tmp_path / "run",
+                    seeds=3)
+    assert not (tmp_path / "run").exists()
