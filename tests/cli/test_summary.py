@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from hwr_eval.cli import _runs
-from hwr_eval.runs import read_record
+from hwr_eval.runs import open_run, read_record
 from tests.conftest import write_run_dir
 
 MODELS = ("knn", "logreg", "linear", "mlp", "cnn", "lenet5", "cascade", "modern_cnn")
@@ -73,3 +73,19 @@ def test_abstention_in_plain_words(printed):
             in text)
     assert "at risk -" not in text
     assert sum(line.startswith("  ") and " answers " in line for line in lines) == len(MODELS) - 1
+
+
+def test_pairs_across_training_runs_fit_80_columns(invoke, synthetic_env, tmp_path, monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(_runs, "console", Console(file=out, width=80, color_system=None))
+    run_dir = tmp_path / "run"
+    result = invoke("compare", "--models", "knn,logreg", "--per-class", "20", "--seeds", "3", "--vary", "split", "--no-report",
+                    "--out", run_dir)
+    assert result.exit_code == 0, result.output
+    comparisons = open_run(run_dir).comparisons
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80 and not any("…" in line for line in lines)
+    for row in comparisons.itertuples(index=False):
+        line = next(line for line in lines
+                    if line.strip().startswith(f"{row.model_a} vs {row.model_b}") and " pts" in line)
+        assert f"{100 * row.mean_diff:+.2f} pts" in line and f"{row.p_a_better:.2f}" in line
