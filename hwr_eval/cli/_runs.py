@@ -64,33 +64,66 @@ def _fmt(value: float | None, digits: int = 4) -> str:
 
 
 def _results_table(record: RunRecord, title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("model", "acc", "95% CI", "bal acc", "F1 mac", "fit s", "pred s", "params"):
-        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+    """Scores per model, narrow enough for an 80-column terminal (a k-NN's stored images are no parameters)."""
+    from ..report import learned_parameters_text, stored_images, stores_training_set  # matplotlib: load late
+
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("model", "acc", "95% CI", "bal acc", "F1", "fit s", "pred s", "learned"):
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col != "model",
+                         overflow="fold")
+    kept = []
     for name, result in record.models.items():
         m = result.metrics
         low, high = m["accuracy_ci95"]
-        table.add_row(name, _fmt(m["accuracy"]), f"{_fmt(low, 3)}-{_fmt(high, 3)}", _fmt(m["balanced_accuracy"]),
-                      _fmt(m["f1_macro"]), f"{result.fit_time_s:.1f}", f"{result.predict_time_s:.2f}",
-                      f"{result.n_parameters:,}")
+        table.add_row(name, _fmt(m["accuracy"]), f"{_fmt(low, 3)}-{_fmt(high, 3)}",
+                      _fmt(m["balanced_accuracy"]), _fmt(m["f1_macro"], 3), f"{result.fit_time_s:.1f}",
+                      f"{result.predict_time_s:.2f}", learned_parameters_text(result.params, result.n_parameters,
+                                                                             short=True))
+        if stores_training_set(result.params):
+            kept.append((name, stored_images(result.n_parameters)))
+    notes = [f"{name} learns no weights: it stores its {f'{n:,} ' if n else ''}training images." for name, n in kept]
+    if notes:
+        table.caption = " ".join(notes)
+        table.caption_justify = "left"
     return table
 
 
 def _abstention_line(record: RunRecord) -> str | None:
-    """One line per model: coverage and risk on test at the threshold chosen on validation."""
-    parts = []
-    for name, result in record.models.items():
-        sel = result.selective or {}
-        test = sel.get("test")
-        if not sel.get("available") or not test:
-            continue
-        risk = "-" if test["risk"] is None else f"{100 * test['risk']:.2f}% (<= {100 * test['risk_upper']:.2f}%)"
-        parts.append(f"{name} answers {100 * test['coverage']:.1f}% at risk {risk}")
-    if not parts:
-        return None
+    """Coverage and risk on test at the threshold chosen on validation, one model per line."""
+    from ..report import abstention_text
+
     target = record.settings.get("target_risk")
-    head = f"Abstention (target risk {100 * target:g}%, threshold from validation): " if target else "Abstention: "
-    return head + "; ".join(parts)
+    lines = [text for name, result in record.models.items()
+             if (text := abstention_text(name, result.selective, target))]
+    if not lines:
+        return None
+    head = (f"Abstention (target risk {100 * target:g}%, threshold from validation):" if target
+            else "Abstention:")
+    return "\n".join([head, *(f"  {line}" for line in lines)])
+
+
+def _mcnemar_table(mc: dict, order: list[str]) -> Table:
+    """McNemar's test, one pair per row, in the results table's model order."""
+    names = list(mc["models"])
+    where = {n: k for k, n in enumerate(names)}
+    ranked = [n for n in order if n in where] + [n for n in names if n not in order]
+    holm = mc.get("p_value_holm")
+    table = Table(title="McNemar's test (errors differ?)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("pair", no_wrap=False)
+    table.add_column("p", justify="right", no_wrap=True)
+    if holm is not None:
+        table.add_column("Holm p", justify="right", no_wrap=True)
+    table.add_column("errors", no_wrap=True)
+    for a_pos, a in enumerate(ranked):
+        for b in ranked[a_pos + 1:]:
+            i, j = where[a], where[b]
+            p = mc["p_value"][i][j]
+            decisive = holm[i][j] if holm is not None else p
+            cells = [f"{a} vs {b}", f"{p:.3g}", *([f"{holm[i][j]:.3g}"] if holm is not None else []),
+                     "differ" if decisive < 0.05 else "alike"]
+            table.add_row(*cells)
+    return table
 
 
 def _print_run(run_dir: Path) -> RunRecord:
@@ -101,17 +134,10 @@ def _print_run(run_dir: Path) -> RunRecord:
     console.print(_results_table(record, f"Test split ({sum(record.data['counts']['test'].values())} images){status}"))
     mc = record.mcnemar
     if mc and len(mc["models"]) > 1:
-        names = mc["models"]
-        pairs = [
-            f"{names[i]} vs {names[j]}: p={mc['p_value'][i][j]:.3g}"
-            + (f" (Holm {mc['p_value_holm'][i][j]:.3g})" if "p_value_holm" in mc else "")
-            for i in range(len(names))
-            for j in range(i + 1, len(names))
-        ]
-        console.print("McNemar's test: " + "; ".join(pairs), highlight=False)
+        console.print(_mcnemar_table(mc, list(record.models)), highlight=False)
     abstention = _abstention_line(record)
     if abstention:
-        console.print(abstention, highlight=False)
+        console.print(abstention, highlight=False, markup=False)
     console.print(f"run folder: {run_dir}", highlight=False)
     if (run_dir / "report.html").exists():
         console.print(f"report: {run_dir / 'report.html'}", highlight=False)
@@ -164,10 +190,16 @@ def _print_comparisons(run_dir: Path) -> None:
         table.add_row(name, str(len(acc)), f"{acc.mean():.4f}", f"{acc.std(ddof=1) if len(acc) > 1 else 0:.4f}",
                       f"{acc.min():.4f}-{acc.max():.4f}")
     console.print(table)
+    # One pair per row; the verdict wraps within its own column so the table fits 80 columns.
+    pairs = Table(title="Pairs (A vs B)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    pairs.add_column("pair")
+    for col in ("A - B", "P(A better)", "P(equiv)"):
+        pairs.add_column(col, justify="right", no_wrap=True)
+    pairs.add_column("verdict", ratio=1)
     for row in run.comparisons.itertuples(index=False):
-        console.print(f"{row.model_a} vs {row.model_b}: {100 * row.mean_diff:+.2f} points, P(A better) "
-                      f"{row.p_a_better:.2f}, P(equivalent) {row.p_equivalent:.2f}: {row.verdict}", highlight=False,
-                      markup=False, soft_wrap=True)
+        pairs.add_row(f"{row.model_a} vs {row.model_b}", f"{100 * row.mean_diff:+.2f} pts", f"{row.p_a_better:.2f}",
+                      f"{row.p_equivalent:.2f}", str(row.verdict))
+    console.print(pairs, highlight=False)
 
 
 class CliEvents(RunEvents):

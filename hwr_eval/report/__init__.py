@@ -16,9 +16,25 @@ from ._plots import (
 from ._reliability import plot_reliability_diagrams, plot_risk_coverage, reliability_section
 from ._robustness import plot_corruption_strip, plot_rotation_curve, plot_severity_curves
 from ._seeds import plot_seed_scores, plot_verdict_matrix, seeds_section
+from ._wording import (
+    abstention_text,
+    device_text,
+    epoch_limit_note,
+    learned_parameters_text,
+    source_images,
+    stored_images,
+    stores_training_set,
+)
 
 __all__ = [
     "RunFolder",
+    "abstention_text",
+    "device_text",
+    "epoch_limit_note",
+    "learned_parameters_text",
+    "source_images",
+    "stored_images",
+    "stores_training_set",
     "build_report",
     "open_run",
     "plot_class_counts",

@@ -69,6 +69,16 @@ def plot_class_counts(counts: pd.DataFrame, title: str = "Samples per class and 
 # --------------------------------------------------------------------------------------------------
 
 
+def legend_below(fig: Figure, ax, fontsize: float = 8) -> None:
+    """One figure legend of ``ax``'s labelled lines, below the plot area so that it never hides a curve.
+
+    ``loc="outside ..."`` needs the constrained layout, which makes room for the legend.
+    """
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=fontsize)
+
+
 def _bare_axes(ax) -> None:
     """Hide ticks and frame: image tiles need neither."""
     ax.set_xticks([])
@@ -169,9 +179,8 @@ def plot_training_curves(history: Sequence[dict], title: str = "Training curves"
         best = epochs[int(np.nanargmin(frame["valid_loss"].to_numpy()))]
         for ax in (ax_loss, ax_acc):
             ax.axvline(best, color="#888", linestyle=":", linewidth=1, label=f"best epoch ({best:g})")
-    for ax in (ax_loss, ax_acc):
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+    # Both panels draw the same series: one shared legend below them.
+    legend_below(fig, ax_loss if ax_loss.get_legend_handles_labels()[0] else ax_acc)
     fig.suptitle(title)
     return fig
 
@@ -179,7 +188,7 @@ def plot_training_curves(history: Sequence[dict], title: str = "Training curves"
 def plot_confusion_matrix(cm, classes: Sequence[str], title: str = "Confusion matrix (normalised by true class)") -> Figure:
     """Row-normalised confusion matrix via :class:`sklearn.metrics.ConfusionMatrixDisplay`.
 
-    Cells show the percentage of each true class; values below 1% are left blank so that the few
+    Cells and the colour bar show the percentage of each true class; values below 1% are left blank so that the few
     real confusions stand out among 36 x 36 cells, and a square-root colour scale makes them visible.
     """
     from matplotlib.colors import PowerNorm
@@ -192,18 +201,20 @@ def plot_confusion_matrix(cm, classes: Sequence[str], title: str = "Confusion ma
     side = max(4.5, 0.17 * n + 1.2)  # 36 classes: about 800 px wide, leaving room for a table beside it
     fig = Figure(figsize=(side + 0.6, side), layout="constrained")
     ax = fig.subplots()
-    display = ConfusionMatrixDisplay(normalised, display_labels=[str(c) for c in classes])
-    display.plot(ax=ax, cmap="Blues", colorbar=False, values_format=".0%",
-                 im_kw={"norm": PowerNorm(0.5, vmin=0.0, vmax=1.0)},
+    # Cells, colours and colour bar all in percent of the true class, so the bar reads like the cells.
+    percent = 100 * normalised
+    display = ConfusionMatrixDisplay(percent, display_labels=[str(c) for c in classes])
+    display.plot(ax=ax, cmap="Blues", colorbar=False, values_format=".0f",
+                 im_kw={"norm": PowerNorm(0.5, vmin=0.0, vmax=100.0)},
                  text_kw={"fontsize": 6 if n > 20 else 9})
     for (i, j), text in np.ndenumerate(display.text_):
-        value = normalised[i, j]
-        text.set_text("" if value < 0.01 else f"{100 * value:.0f}")
+        value = percent[i, j]
+        text.set_text("" if value < 1 else f"{value:.0f}")
     ax.tick_params(labelsize=8 if n > 20 else 10)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(title)
-    fig.colorbar(display.im_, ax=ax, label="fraction of the true class", shrink=0.6, pad=0.02)
+    fig.colorbar(display.im_, ax=ax, label="% of the true class", shrink=0.6, pad=0.02)
     return fig
 
 

@@ -16,6 +16,8 @@ from ..evaluation._selective import confidence_scores, risk_coverage_curve
 from ..runs import RunFolder
 from . import _plots as plots
 from ._html import _int, _num, _pct, esc, figure_html, html_table
+from ._plots import legend_below
+from ._wording import is_cascade
 
 #: Least-sure test images shown per model.
 MAX_REJECTED = 20
@@ -49,7 +51,7 @@ def plot_risk_coverage(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], targ
     ax.set_ylabel("risk (error rate among answered)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    legend_below(fig, ax)
     return fig
 
 
@@ -226,12 +228,14 @@ def _context_part(models: Mapping) -> str:
                                _pct(r.get("accuracy"), 2), _pct(r.get("accuracy_with_context"), 2)])
     if not rows:
         return ""
+    # Cascade-specific advice only when a cascade ran.
+    cascade = any(is_cascade(entry.get("params") or {}) for entry in models.values())
     table = html_table(
         ["model", "accuracy", "with context", "errors", "digit/letter errors", "share",
          *(f"{a}/{b}" for a, b in LOOKALIKE_PAIRS)], rows, numeric=[False] + [True] * (5 + len(LOOKALIKE_PAIRS)),
         caption="With context: each test image predicted only among its own group (digits or letters). "
-                "Digit/letter errors are the ones context removes; compare the cascade with a model that knows "
-                "the context.")
+                "Digit/letter errors are the ones context removes"
+                + ("; compare the cascade with a model that knows the context." if cascade else "."))
     extra = ""
     if restricted:
         extra = html_table(["model", "allowed classes", "images", "accuracy", "restricted"], restricted,

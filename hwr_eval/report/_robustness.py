@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 from ..data._corruptions import CORRUPTIONS, corrupt, rotate
 from ..runs import RunFolder
 from ._html import _pct, esc, figure_html, html_table
+from ._plots import legend_below
 
 
 def _check_record(run: RunFolder) -> dict | None:
@@ -101,8 +102,8 @@ def plot_rotation_curve(record: dict) -> Figure:
     ax.set_xticks(record["angles"])
     ax.tick_params(axis="x", labelsize=8)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
     ax.set_title("Accuracy against rotation")
+    legend_below(fig, ax, fontsize=9)
     return fig
 
 

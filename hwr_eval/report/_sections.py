@@ -14,6 +14,14 @@ import pandas as pd
 from ..runs import RunFolder, read_cv_results  # the ranked table `hwr-eval grid` prints
 from . import _plots as plots
 from ._html import _dl, _int, _num, _pct, _seconds, _text, _when, esc, figure_html, html_table
+from ._wording import (
+    device_text,
+    epoch_limit_note,
+    is_empty_setting,
+    learned_parameters_text,
+    source_images,
+    stores_training_set,
+)
 
 #: A class is "weak" when its F1 is this far (or further) below the model's macro F1.
 WEAK_F1_MARGIN = 0.10
@@ -53,28 +61,31 @@ def _banners(results: dict) -> str:
 def _summary_section(results: dict) -> str:
     settings = results.get("settings") or {}
     env = results.get("environment") or {}
-    device = settings.get("device")
-    device_name = env.get("device_name")
-    device_text = _text(device) + (f" ({_text(device_name)})" if device_name and device_name != device else "")
     items = [
         ("Created", esc(_when(results.get("created")))),
         ("Kind", _text(results.get("kind"))),
         ("Status", _text(results.get("status"))),
         ("Command", f"<code>{_text(results.get('command'))}</code>"),
         ("Seed", _text(settings.get("seed"))),
-        ("Device", device_text),
+        ("Device", esc(device_text(settings, env))),
         ("Python", _text(env.get("python"))),
         ("Platform", _text(env.get("platform"))),
     ]
     shown = {"seed", "device"}
-    items += [(key.replace("_", " ").capitalize(), _text(value)) for key, value in settings.items() if key not in shown]
+    # A setting that says nothing ("overrides {}", "context None") is left out rather than shown raw.
+    items += [(key.replace("_", " ").capitalize(), _text(value)) for key, value in settings.items()
+              if key not in shown and not is_empty_setting(value)]
     packages = env.get("packages") or {}
     package_table = html_table(["package", "version"], [[esc(str(k)), _text(v)] for k, v in packages.items()])
-    sources = results["data"].get("sources") or []
-    source_rows = [[_text(s.get("name")), f"<code>{_text(s.get('path'))}</code>",
-                    f'<code class="hash">{_text(s.get("sha256"))}</code>', _int(s.get("n_samples"))]
-                   for s in sources if isinstance(s, dict)]
-    source_table = (html_table(["source", "path", "SHA-256", "images"], source_rows, numeric=[False, False, False, True])
+    sources = source_images(results["data"].get("sources") or [])
+    source_rows = [[_text(s["name"]),
+                    "<br>".join(f"<code>{_text(f.get('path'))}</code>" for f in s["files"]),
+                    "<br>".join(f'<code class="hash">{_text(f.get("sha256"))}</code>' for f in s["files"]),
+                    _int(s["n_samples"])]
+                   for s in sources]
+    source_table = (html_table(["source", "files", "SHA-256", "images"], source_rows,
+                               numeric=[False, False, False, True],
+                               caption="Images each source gives (counted once per source, whatever its files)")
                     if source_rows else "<p>No data sources recorded.</p>")
     return (f'<section id="summary"><h2>Run summary</h2><div class="cols">{_dl(items)}'
             f"<div><h3>Package versions</h3>{package_table}</div></div>"
@@ -133,9 +144,18 @@ def _comparison_frame(models: dict) -> pd.DataFrame:
         rows[name] = {"accuracy": m["accuracy"], "ci_low": ci[0], "ci_high": ci[1],
                       "balanced_accuracy": m["balanced_accuracy"], "f1_macro": m["f1_macro"],
                       "fit_time_s": entry.get("fit_time_s"), "predict_time_s": entry.get("predict_time_s"),
-                      "n_parameters": entry.get("n_parameters")}
+                      "n_parameters": entry.get("n_parameters"),
+                      "learned": learned_parameters_text(entry.get("params") or {}, entry.get("n_parameters"))}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     return frame.sort_values("accuracy", ascending=False, kind="stable")
+
+
+def _in_table_order(models: list, matrix, order: list) -> tuple[list, np.ndarray]:
+    """A pairwise matrix over ``models`` reordered to ``order`` (the comparison table's model order)."""
+    where = {str(m): k for k, m in enumerate(models)}
+    keep = [m for m in map(str, order) if m in where] + [str(m) for m in models if str(m) not in set(map(str, order))]
+    idx = [where[m] for m in keep]
+    return keep, np.asarray(matrix, dtype=float)[np.ix_(idx, idx)]
 
 
 def _comparison_section(run: RunFolder, anchors: dict[str, str]) -> str:
@@ -148,10 +168,10 @@ def _comparison_section(run: RunFolder, anchors: dict[str, str]) -> str:
     for name, r in frame.iterrows():
         rows.append([f'<a href="#{anchors[name]}">{esc(str(name))}</a>', _pct(r.accuracy, 2),
                      f"{_pct(r.ci_low)} – {_pct(r.ci_high)}", _pct(r.balanced_accuracy, 2), _num(r.f1_macro),
-                     _seconds(r.fit_time_s), _seconds(r.predict_time_s), _int(r.n_parameters)])
+                     _seconds(r.fit_time_s), _seconds(r.predict_time_s), esc(r.learned)])
         css.append("best" if r.accuracy == best else "")
     table = html_table(["model", "accuracy", "95% interval", "balanced accuracy", "macro F1", "fit time",
-                        "predict time", "parameters"], rows, row_classes=css,
+                        "predict time", "learned parameters"], rows, row_classes=css,
                        numeric=[False] + [True] * 7, caption=f"Test set: {len(run.y_test):,} images, best model first")
     chart = figure_html(plots.plot_model_comparison(frame),
                         alt="Bar chart of test accuracy per model with 95% interval error bars, and macro F1.")
@@ -160,8 +180,10 @@ def _comparison_section(run: RunFolder, anchors: dict[str, str]) -> str:
         # Stars and colours use the Holm-adjusted p-values (all pairs are tested at once); runs written
         # before they were recorded show the raw ones, and say so.
         holm = mcnemar.get("p_value_holm")
+        order, p_values = _in_table_order(mcnemar["models"], holm if holm is not None else mcnemar["p_value"],
+                                          list(frame.index))
         heat = figure_html(
-            plots.plot_mcnemar(mcnemar["models"], holm if holm is not None else mcnemar["p_value"],
+            plots.plot_mcnemar(order, p_values,
                                title="McNemar p-values, Holm-adjusted" if holm is not None else "McNemar p-values"),
             alt="Heatmap of pairwise McNemar test p-values between models.",
             caption="McNemar's test on the paired test-set predictions: a small p-value (marked * below 0.05) "
@@ -199,10 +221,13 @@ def _model_section(run: RunFolder, name: str, anchor: str) -> str:
     proba = run.probabilities.get(name)  # None: the model gives no probabilities
     index = {c: i for i, c in enumerate(classes)}
     ci = m.get("accuracy_ci95") or [None, None]
+    learned = learned_parameters_text(entry.get("params") or {}, entry.get("n_parameters"))
+    learned = (f"no learned parameters {learned[2:]}" if stores_training_set(entry.get("params") or {})
+               else f"{learned} learned parameters")
     parts = [f'<section id="{anchor}" class="model"><h2>Model: {esc(name)}</h2>',
              f'<p class="headline">accuracy <strong>{_pct(m["accuracy"], 2)}</strong> '
              f"(95% interval {_pct(ci[0])} – {_pct(ci[1])}) · balanced accuracy {_pct(m['balanced_accuracy'], 2)} · "
-             f"macro F1 {_num(m['f1_macro'])} · {_int(entry.get('n_parameters'))} parameters · "
+             f"macro F1 {_num(m['f1_macro'])} · {esc(learned)} · "
              f"fit {_seconds(entry.get('fit_time_s'))}, predict {_seconds(entry.get('predict_time_s'))}</p>"]
     params = entry.get("params") or {}
     if params:
@@ -212,6 +237,10 @@ def _model_section(run: RunFolder, name: str, anchor: str) -> str:
     history = entry.get("history")
     parts.append("<h3>Training curves</h3>")
     if history:
+        limit = params.get("max_epochs", (run.results.get("settings") or {}).get("max_epochs"))
+        warning = epoch_limit_note(history, limit if isinstance(limit, int) else None)
+        if warning:
+            parts.append(f'<p class="note wide epoch-limit"><strong>{esc(warning)}</strong></p>')
         parts.append(figure_html(plots.plot_training_curves(history, title=f"{name}: loss and accuracy per epoch"),
                                  alt=f"Line charts of training and validation loss and accuracy per epoch for {name}."))
     else:

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from ..evaluation._repeated import seed_summary
 from ._html import _int, _num, _pct, _seconds, esc, figure_html, html_table
+from ._plots import legend_below
 
 #: Anchor of the section (for the table of contents) and its heading.
 SECTION_ID = "seeds"
@@ -57,7 +58,7 @@ def plot_seed_scores(seeds: pd.DataFrame, summary: pd.DataFrame, metric: str = "
     ax.set_ylabel(f"{metric.replace('_', ' ')} on the test set (%)")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    legend_below(fig, ax)
     return fig
 
 

@@ -499,9 +499,13 @@ def test_confusion_matrix_is_row_normalised_with_small_cells_blank():
     fig = plot_confusion_matrix(cm, ["a", "b", "c"])
     ax = fig.axes[0]
     data = np.asarray(ax.images[0].get_array())
-    np.testing.assert_allclose(data, [[0.99, 0.01, 0], [0, 0.25, 0.75], [0, 0, 0]])
+    np.testing.assert_allclose(data, [[99, 1, 0], [0, 25, 75], [0, 0, 0]])
     texts = [t.get_text() for t in ax.texts]
     assert texts == ["99", "1", "", "", "25", "75", "", "", ""]
+    # The colour bar reads in the cells' unit (percent), not as a 0-1 fraction beside percent cells.
+    colorbar = ax.images[0].colorbar
+    assert (colorbar.vmin, colorbar.vmax) == (0.0, 100.0)
+    assert "%" in colorbar.ax.get_ylabel()
     assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
 
 

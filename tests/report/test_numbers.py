@@ -92,10 +92,14 @@ def test_headline_shows_balanced_accuracy_not_accuracy(reported):
 def test_mcnemar_heatmap_is_drawn_from_the_p_values(reported):
     _, results, _, calls = reported
     ((models, p_values),) = calls["mcnemar"]
-    assert models == results["mcnemar"]["models"] == ["knn", "logreg"]
-    statistic = np.asarray(results["mcnemar"]["statistic"])
+    recorded = results["mcnemar"]["models"]
+    assert recorded == ["knn", "logreg"]
+    # Drawn in the comparison table's order (best accuracy first), each cell from its own pair.
+    assert models == sorted(recorded, key=lambda n: -results["models"][n]["metrics"]["accuracy"])
+    idx = [recorded.index(m) for m in models]
+    statistic = np.asarray(results["mcnemar"]["statistic"])[np.ix_(idx, idx)]
     assert not np.allclose(statistic, p_values)
-    np.testing.assert_array_equal(p_values, results["mcnemar"]["p_value"])
+    np.testing.assert_array_equal(p_values, np.asarray(results["mcnemar"]["p_value"])[np.ix_(idx, idx)])
 
 
 def test_misclassified_gallery_shows_most_confident_mistakes_first(reported):

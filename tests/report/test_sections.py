@@ -23,12 +23,14 @@ def test_stars_and_colours_use_the_holm_adjusted_p_values(make_run_dir, tmp_path
     run_dir = make_run_dir(tmp_path / "run", models=("knn", "cnn"), n_test_per_class=2)
     results = read_record(run_dir).to_json()
     holm = [[1.0, 0.09], [0.09, 1.0]]
+    assert results["models"]["cnn"]["metrics"]["accuracy"] > results["models"]["knn"]["metrics"]["accuracy"]
     results["mcnemar"]["p_value"] = [[1.0, 0.03], [0.03, 1.0]]
     results["mcnemar"]["p_value_holm"] = holm
     (run_dir / "results.json").write_text(json.dumps(results))
     calls = _spy_mcnemar(monkeypatch)
     text = build_report(run_dir).read_text(encoding="utf-8")
-    assert calls == [(["knn", "cnn"], holm, "McNemar p-values, Holm-adjusted")]
+    # In the comparison table's order, best model first.
+    assert calls == [(["cnn", "knn"], holm, "McNemar p-values, Holm-adjusted")]
     assert "Holm-adjusted over all pairs" in text
 
 
