@@ -9,7 +9,7 @@ import json
 import pytest
 from rich.console import Console
 
-from hwr_eval.cli import _runs
+from hwr_eval.cli import _summary
 from hwr_eval.runs import open_run, read_record
 from tests.conftest import write_run_dir
 
@@ -29,8 +29,8 @@ def printed(tmp_path, monkeypatch):
     sel["test"].update(coverage=0.0, risk=None, risk_upper=None)
     (run_dir / "results.json").write_text(json.dumps(results))
     out = io.StringIO()
-    monkeypatch.setattr(_runs, "console", Console(file=out, width=80, color_system=None))
-    record = _runs._print_run(run_dir)
+    monkeypatch.setattr(_summary, "console", Console(file=out, width=80, color_system=None))
+    record = _summary._print_run(run_dir)
     return record, out.getvalue().splitlines()
 
 
@@ -77,7 +77,7 @@ def test_abstention_in_plain_words(printed):
 
 def test_pairs_across_training_runs_fit_80_columns(invoke, synthetic_env, tmp_path, monkeypatch):
     out = io.StringIO()
-    monkeypatch.setattr(_runs, "console", Console(file=out, width=80, color_system=None))
+    monkeypatch.setattr(_summary, "console", Console(file=out, width=80, color_system=None))
     run_dir = tmp_path / "run"
     result = invoke("compare", "--models", "knn,logreg", "--per-class", "20", "--seeds", "3", "--vary", "split", "--no-report",
                     "--out", run_dir)
