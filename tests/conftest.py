@@ -141,8 +141,10 @@ def check_run_folder():
 
 
 # --------------------------------------------------------------------------------------------------
-# Report fixtures: a complete, small but realistic schema-v1 run folder (docs/results-schema.md),
-# written the way `hwr-eval compare` writes it, so the report can be built without training anything.
+# Report fixtures: a complete, small but realistic run folder of an older schema version (2, or 1 on
+# request; docs/results-schema.md), written by hand as earlier hwr-evals wrote them: the report is built
+# without training anything, and the one reader is shown to read older runs. New runs are written by
+# `RunFolder` alone (tests/runs, tests/workflows).
 # --------------------------------------------------------------------------------------------------
 
 
