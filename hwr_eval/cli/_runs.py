@@ -262,24 +262,24 @@ def cross_validation(
     data_seed: DataSeedOpt = None,
     model_seed: ModelSeedOpt = None,
     set_: SetOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Also save the table as CSV here.", dir_okay=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Save the table as CSV here (default: reports/cv-<time>.csv).",
+                                             dir_okay=False)] = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Stratified k-fold cross-validation (training + validation splits; the test split stays unused)."""
-    from ..runs import check_output
+    from ..runs import check_output, new_run_dir
     from ..workflows import CV_SCORING, run_cv
 
     _check_n_jobs(n_jobs)
+    out = out if out is not None else new_run_dir("cv").with_suffix(".csv")
     if models is None and config is None:
         models = "logreg,knn"
     spec = _spec(ctx, models, config, set_, data=data, classes=classes, per_class=per_class, split=split,
                  max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed, model_seed=model_seed,
                  quiet=True, scheduler=scheduler)
-    if out is not None:
-        check_output(out)  # before any training; the data files are checked once they are known
+    check_output(out)  # before any training; the data files are checked once they are known
     dataset = spec.data.load()
-    if out is not None:
-        check_output(out, inputs=[s.get("path") for s in dataset.provenance.get("sources", []) if isinstance(s, dict)])
+    check_output(out, inputs=[s.get("path") for s in dataset.provenance.get("sources", []) if isinstance(s, dict)])
     frame = run_cv(spec, dataset, folds=folds, repeats=repeats, n_jobs=n_jobs, events=_CvEvents(folds))
     times = f" x {repeats} repeats" if repeats > 1 else ""
     table = Table(title=f"{folds}-fold stratified cross-validation{times} (mean ± std)", title_justify="left")
@@ -295,13 +295,12 @@ def cross_validation(
     for row in comparisons.itertuples(index=False) if comparisons is not None else ():
         console.print(f"{row.model_a} vs {row.model_b}: {100 * row.mean_diff:+.2f} points, P(A better) {row.p_a_better:.2f}, "
                       f"corrected t-test p={row.p_value:.3g}: {row.verdict}", highlight=False, markup=False, soft_wrap=True)
-    if out is not None:
-        try:
-            with atomic_path(out) as tmp:
-                frame.to_csv(tmp)
-        except OSError as exc:
-            raise HwrError(f"cannot write {out}: {exc.strerror or exc}") from None
-        console.print(f"saved: {out}", highlight=False)
+    try:
+        with atomic_path(out) as tmp:
+            frame.to_csv(tmp)
+    except OSError as exc:
+        raise HwrError(f"cannot write {out}: {exc.strerror or exc}") from None
+    console.print(f"saved: {out}", highlight=False)
 
 
 class _CvEvents(CliEvents):

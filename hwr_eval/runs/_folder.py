@@ -198,6 +198,14 @@ def load_model(path: str | os.PathLike):
         raise HwrError(f"{path}: {what}: {type(model).__name__} is not a fitted classifier of 28x28 images")
     if not all(isinstance(c, str) and len(c) == 1 for c in classes):
         raise HwrError(f"{path}: {what}: its classes are not single characters")
+    from ..models import PixelScaler
+
+    steps = getattr(model, "steps", None)
+    if not steps or not isinstance(steps[0][1], PixelScaler):
+        # Without the scaler nothing says which pixel scale it learned: a model fitted on X / 255 answers
+        # 0-255 images with p = 1.00 for one class, in silence.
+        raise HwrError(f"{path}: {what}: {type(model).__name__} does not start with a PixelScaler, so the pixel scale "
+                       "it was trained on is unknown; refit it as make_pipeline(PixelScaler(), model)")
     return model
 
 

@@ -183,3 +183,14 @@ def test_sigterm_ends_a_run_with_a_message_and_keeps_finished_models(tmp_path):
     assert "Traceback" not in stderr and "terminated (SIGTERM)" in stderr
     record = read_record(out)
     assert record.status == "incomplete" and list(record.models) == ["knn"]
+
+
+def test_cv_keeps_its_table_without_out(invoke, synthetic_env, tmp_path, monkeypatch):
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    result = invoke("cv", "--models", "knn", "--folds", "2", "--per-class", "30")
+    assert result.exit_code == 0, result.output
+    (saved,) = (tmp_path / "reports").glob("cv-*.csv")
+    assert f"saved: {saved.relative_to(tmp_path)}" in result.stdout.replace("\n", "")
+    assert list(pd.read_csv(saved, index_col="model").index) == ["knn"]

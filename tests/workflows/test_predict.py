@@ -155,3 +155,22 @@ def test_load_model_refuses_what_is_not_a_hwr_eval_model(tmp_path, small_synthet
     good = make_model("knn").fit(small_synthetic.X_train, small_synthetic.y_train)
     joblib.dump(good, tmp_path / "good.joblib")
     assert list(load_model(tmp_path / "good.joblib").classes_) == list(good.classes_)
+
+
+def test_a_foreign_model_without_the_pixel_contract_is_refused(tmp_path, small_synthetic):
+    """A plain scikit-learn model fitted on X / 255 would answer 0-255 images with p = 1.00 in silence."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from hwr_eval.models import PixelScaler
+
+    foreign = LogisticRegression(max_iter=200).fit(small_synthetic.X_train / 255, small_synthetic.y_train)
+    joblib.dump(foreign, tmp_path / "foreign.joblib")
+    with pytest.raises(HwrError, match="does not start with a PixelScaler, so the pixel scale it was trained on is unknown"):
+        load_model(tmp_path / "foreign.joblib")
+    wrapped = make_pipeline(PixelScaler(), LogisticRegression(max_iter=200)).fit(small_synthetic.X_train / 255,
+                                                                                  small_synthetic.y_train)
+    joblib.dump(wrapped, tmp_path / "wrapped.joblib")
+    model = load_model(tmp_path / "wrapped.joblib")
+    with pytest.raises(HwrError, match="0-255"):  # the scaler learned [0, 1] input and refuses the other scale
+        model.predict_proba(small_synthetic.X_test)
