@@ -171,12 +171,18 @@ def test_sigterm_ends_a_run_with_a_message_and_keeps_finished_models(tmp_path):
     env = {**os.environ, "HWR_DATA": "", "HWR_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "hwr_eval", "compare", "--models", "knn,mlp", "--per-class", "30",
                "--max-epochs", "500", "--set", "mlp.patience=500", "--set", "mlp.batch_size=8", "--no-report", "--out", str(out)]
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    for line in proc.stdout:  # wait until the second model is training
-        if "[2/2] mlp" in line or time.monotonic() > deadline:
-            break
-    time.sleep(2)
+    # Wait until the first model is recorded (the second is then training), polling the run's own record.
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if list(read_record(out).models) == ["knn"]:
+                break
+        except Exception:  # not written yet
+            pass
+        time.sleep(0.2)
+    time.sleep(1)
+    assert proc.poll() is None, "the run ended before it could be stopped"
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 143, stderr
