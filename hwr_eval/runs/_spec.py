@@ -228,6 +228,12 @@ class RunSpec:
             set_("models", tuple(list_models()))  # every registry model
         elif not isinstance(self.models, Mapping):
             set_("models", tuple(self.models))
+            others = [m for m in self.models if not isinstance(m, str)]
+            if others:
+                raise HwrError(f"models: give registry names or a mapping of name to estimator, not a list holding a "
+                               f"{type(others[0]).__name__}; e.g. models={{'mine': estimator, 'knn': make_model('knn')}}")
+        elif not all(isinstance(name, str) and hasattr(est, "fit") for name, est in self.models.items()):
+            raise HwrError("models: a mapping must take names (str) to estimators (objects with fit)")
         if not self.models:
             raise HwrError("no models given; name at least one, e.g. knn,logreg,cnn")
         if isinstance(self.out, Path):

@@ -83,3 +83,13 @@ def test_a_bad_spec_file_names_the_file_and_the_setting(tmp_path, text, message)
     assert str(info.value).startswith(str(path)) and message in str(info.value)
     with pytest.raises(HwrError, match="cannot read it"):
         RunSpec.from_toml(tmp_path / "missing.toml")
+
+
+def test_names_and_estimators_mixed_in_one_list_are_one_line():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    with pytest.raises(HwrError, match="not a list holding a KNeighborsClassifier; e.g. models="):
+        RunSpec(models=["knn", KNeighborsClassifier()])
+    with pytest.raises(HwrError, match="a mapping must take names"):
+        RunSpec(models={"knn": "knn"})
+    assert RunSpec(models={"mine": KNeighborsClassifier(), "knn": KNeighborsClassifier(1)}).names == ["mine", "knn"]
