@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ._common import app, console, user_errors
@@ -20,7 +20,7 @@ def robustness_progress() -> Iterator:
     """Yields the ``on_progress(done, total, label)`` hook: a progress bar that appears on its first call
     (after any training, under ``compare --robustness``) and goes when the block ends."""
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=console, transient=True)
+                        TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), console=console, transient=True)
     task = None
 
     def update(done: int, total: int, label: str) -> None:

@@ -61,7 +61,8 @@ def run_compare(
         The run folder (overrides ``spec.out``); default ``reports/compare-<timestamp>``.
     events : RunEvents, optional
         Progress hooks (the plain-function keywords ``on_model_start``, ``on_model_end`` and
-        ``on_robustness_progress`` are accepted too).
+        ``on_robustness_progress`` are accepted too). Without them, ``spec.verbose=1`` prints a line per
+        step (and per epoch of the networks) on stderr.
     command : str, optional
         Recorded in ``results.json``; default: a summary of this call.
 
@@ -78,10 +79,10 @@ def run_compare(
     CompareInterrupted
         On Ctrl-C, after writing the finished models' results with status ``"incomplete"``.
     """
-    events = events_from(events, {"on_model_start": options.pop("on_model_start", None),
-                                  "on_model_end": options.pop("on_model_end", None),
-                                  "on_progress": options.pop("on_robustness_progress", None)})
+    callbacks = {"on_model_start": options.pop("on_model_start", None), "on_model_end": options.pop("on_model_end", None),
+                 "on_progress": options.pop("on_robustness_progress", None)}
     spec = spec_from_call("compare", spec, out_dir, options)
+    events = events_from(events, callbacks, spec.verbose)
     estimators = build_spec_models(spec)
     check_repeats(spec, estimators)
     dataset, spec, folder, command = prepare_run("compare", spec, dataset, estimators, events, command)

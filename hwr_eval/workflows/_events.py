@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -52,9 +54,34 @@ class CallbackEvents(RunEvents):
             self._progress(done, total, label)
 
 
-def events_from(events: RunEvents | None, callbacks: dict[str, Callable | None]) -> RunEvents:
-    """``events``, or the plain callbacks wrapped (both at once is ambiguous)."""
+class PrintEvents(RunEvents):
+    """One line per step on stderr: what a Python run with ``verbose=1`` says while it works."""
+
+    def __init__(self):
+        self._started = 0.0
+
+    def on_data(self, dataset) -> None:
+        print(f"data: {dataset.source}; {len(dataset.y_train)} train / {len(dataset.y_val)} validation / "
+              f"{len(dataset.y_test)} test images", file=sys.stderr)
+
+    def on_model_start(self, name: str, index: int, total: int) -> None:
+        self._started = time.perf_counter()
+        print(f"[{index + 1}/{total}] {name}: training ...", file=sys.stderr)
+
+    def on_model_end(self, name: str, result: Any) -> None:
+        print(f"[done] {name}: test accuracy {result.accuracy:.4f} after {time.perf_counter() - self._started:.1f} s",
+              file=sys.stderr)
+
+    def on_progress(self, done: int, total: int, label: str) -> None:
+        print(f"  {done}/{total} {label}", file=sys.stderr)
+
+
+def events_from(events: RunEvents | None, callbacks: dict[str, Callable | None], verbose: int = 0) -> RunEvents:
+    """``events``, or the plain callbacks wrapped (both at once is ambiguous); with neither and
+    ``verbose``, a line per step on stderr."""
     given = {k: v for k, v in callbacks.items() if v is not None}
     if events is not None and given:
         raise TypeError(f"give events= or {', '.join(given)}, not both")
+    if events is None and not given and verbose:
+        return PrintEvents()
     return events if events is not None else CallbackEvents(**given)

@@ -200,3 +200,35 @@ def test_cv_keeps_its_table_without_out(invoke, synthetic_env, tmp_path, monkeyp
     (saved,) = (tmp_path / "reports").glob("cv-*.csv")
     assert f"saved: {saved.relative_to(tmp_path)}" in result.stdout.replace("\n", "")
     assert list(pd.read_csv(saved, index_col="model").index) == ["knn"]
+
+
+def test_version_models_all_and_a_misspelled_model(invoke, one_line_error, synthetic_env, tmp_path):
+    from hwr_eval import __version__
+    from hwr_eval.models import list_models
+
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"hwr-eval {__version__}"
+    assert RunSpec(models=("all",)).names == list_models()
+    error = one_line_error(invoke("compare", "--models", "knn,cnnn", "--out", tmp_path / "run"))
+    assert "unknown model 'cnnn'; did you mean 'cnn'?" in error and not (tmp_path / "run").exists()
+
+
+def test_an_unqualified_set_names_the_only_model_and_is_refused_with_several(invoke, one_line_error, synthetic_env,
+                                                                              tmp_path):
+    out = tmp_path / "run"
+    assert invoke("compare", "--models", "knn", "--set", "n_neighbors=1", *SMALL, "--out", out).exit_code == 0
+    assert read_record(out).models["knn"].params["n_neighbors"] == 1
+    error = one_line_error(invoke("compare", "--models", "knn,logreg", "--set", "C=0.5", "--out", tmp_path / "two"))
+    assert "expected model.param=value, e.g. --set cnn.lr=0.01" in error
+
+
+def test_python_runs_say_what_they_do_when_asked(small_synthetic, tmp_path, capsys):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from hwr_eval.workflows import run_compare
+
+    run_compare({"knn": KNeighborsClassifier(3)}, small_synthetic, tmp_path / "quiet", report=False)
+    assert capsys.readouterr().err == ""  # silent unless asked
+    run_compare({"knn": KNeighborsClassifier(3)}, small_synthetic, tmp_path / "run", report=False, verbose=1)
+    err = capsys.readouterr().err
+    assert "synthetic demo set" in err and "[1/1] knn: training ..." in err and "[done] knn: test accuracy" in err
