@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -238,10 +239,13 @@ class RunFolder:
 
     # -- reading (a folder from :func:`hwr_eval.runs.open_run`) ------------------------------------
 
-    @property
+    @functools.cached_property
     def results(self) -> dict:
-        """``results.json`` as a plain dict (the record's JSON form)."""
+        """``results.json`` as a plain dict (the record's JSON form), built once: the report reads it often."""
         return self.record.to_json()
+
+    def _record_changed(self) -> None:
+        self.__dict__.pop("results", None)
 
     @property
     def classes(self) -> list[str]:
@@ -314,6 +318,7 @@ class RunFolder:
     def add(self, name: str, result: ModelResult, y_pred: np.ndarray) -> None:
         """Record one finished model: its result, its predictions, and the updated ``results.json``."""
         self.record.models[name] = result
+        self._record_changed()
         self._predictions[name] = np.asarray(y_pred).astype(str)
         y_test = np.asarray(self.dataset.y_test).astype(str)
         frame = pd.DataFrame({"index": np.arange(y_test.size), "y_true": y_test,
@@ -336,11 +341,13 @@ class RunFolder:
             if not hasattr(self.record, key) or key in ("models", "data", "kind", "created"):
                 raise HwrError(f"cannot update {key!r} of a run record")
             setattr(self.record, key, json_value(value))
+        self._record_changed()
         atomic_write_text(self.path / "results.json", json.dumps(self.record.to_json(), indent=2, allow_nan=False) + "\n")
 
     def finish(self, status: str = "complete") -> Path:
         """Write the final ``results.json`` with its ``status``; return the run folder."""
         self.record.status = status
+        self._record_changed()
         self.write_results()
         return self.path
 

@@ -34,12 +34,8 @@ class CallbackEvents(RunEvents):
     """
 
     def __init__(self, on_model_start: Callable | None = None, on_model_end: Callable | None = None,
-                 on_progress: Callable | None = None, on_data: Callable | None = None):
-        self._start, self._end, self._progress, self._data = on_model_start, on_model_end, on_progress, on_data
-
-    def on_data(self, dataset) -> None:
-        if self._data is not None:
-            self._data(dataset)
+                 on_progress: Callable | None = None):
+        self._start, self._end, self._progress = on_model_start, on_model_end, on_progress
 
     def on_model_start(self, name: str, index: int, total: int) -> None:
         if self._start is not None:

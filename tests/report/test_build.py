@@ -3,8 +3,6 @@ as images, for escaping and offline use, for bad folders, and in a real headless
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import os
 import re
@@ -124,21 +122,12 @@ def test_report_has_every_section_and_one_section_per_model(report):
     assert 'class="banner' not in text  # real data, complete run: no warning banners
 
 
-def test_every_embedded_image_decodes_and_has_alt_text(report):
+def test_every_embedded_image_decodes_and_has_alt_text(report, check_embedded_png):
     _, _, text = report
     images = parse(text).images
     assert len(images) >= 12
     for img in images:
-        assert img["alt"].strip()
-        assert img["src"].startswith("data:image/png;base64,")
-        png = base64.b64decode(img["src"].split(",", 1)[1], validate=True)
-        with Image.open(io.BytesIO(png)) as decoded:
-            decoded.load()
-            assert decoded.format == "PNG"
-            width, height = decoded.size
-        assert width > 50 and height > 50
-        # Displayed size is the PNG's at 96 CSS px per inch, so figures keep their intended size.
-        assert abs(int(img["width"]) - width * 96 / 144) <= 1
+        check_embedded_png(img, 50)
 
 
 def test_report_makes_no_network_requests(report):

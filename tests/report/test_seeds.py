@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from hwr_eval.evaluation import SEED_COLUMNS, comparisons_table, seed_summary
 from hwr_eval.report import plot_verdict_matrix, seeds_section
@@ -92,20 +89,12 @@ def test_the_section_renders_with_its_heading_and_the_scope_sentence(rendered):
     assert "within ±0.1 accuracy points" in prose
 
 
-def test_figures_are_valid_pngs_with_alt_text(rendered):
+def test_figures_are_valid_pngs_with_alt_text(rendered, check_embedded_png):
     _, _, text = rendered
     images = parse(text).images
     assert len(images) == 2
     for img in images:
-        assert img["alt"].strip()
-        assert img["src"].startswith("data:image/png;base64,")
-        png = base64.b64decode(img["src"].split(",", 1)[1], validate=True)
-        with Image.open(io.BytesIO(png)) as decoded:
-            decoded.load()
-            assert decoded.format == "PNG"
-            width, height = decoded.size
-        assert width > 200 and height > 200
-        assert abs(int(img["width"]) - width * 96 / 144) <= 1
+        check_embedded_png(img, 200)
 
 
 def test_the_tables_show_the_numbers_of_the_summary_and_the_comparisons(rendered):

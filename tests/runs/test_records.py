@@ -115,3 +115,13 @@ def test_models_named_like_prediction_columns_keep_their_own_predictions(small_s
     for name in models:
         assert run.record.models[name].accuracy == pytest.approx(np.mean(run.predictions[name].to_numpy() == y))
     assert run.record.models["y_true"].accuracy < 0.1 < run.record.models["index"].accuracy
+
+
+def test_results_follow_an_update_of_the_record(real_run, tmp_path):
+    from hwr_eval.runs import RunFolder
+
+    run = _broken(real_run, tmp_path, lambda obj: None)
+    folder = RunFolder(run, read_record(run))
+    assert folder.results["grid"] is None
+    folder.update(grid={"model": "knn"})
+    assert folder.results["grid"] == {"model": "knn"} == read_record(run).grid
