@@ -142,6 +142,8 @@ def _print_comparisons(run_dir: Path) -> None:
         table.add_row(name, str(len(acc)), f"{acc.mean():.4f}", f"{acc.std(ddof=1) if len(acc) > 1 else 0:.4f}",
                       f"{acc.min():.4f}-{acc.max():.4f}")
     console.print(table)
+    if run.comparisons.empty:
+        return  # one model: nothing to pair
     # One pair per row; the verdict wraps within its own column so the table fits 80 columns.
     pairs = Table(title="Pairs (A vs B)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     pairs.add_column("pair")

@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from ..data import Dataset
 from ..errors import HwrError
-from ..evaluation import SEED_COLUMNS, comparisons_table
+from ..evaluation import COMPARISON_COLUMNS, SEED_COLUMNS, comparisons_table
 from ..models import is_seed_deterministic
 from ..models._fitting import fit_with_validation
 from ..runs import RunFolder, RunSpec
@@ -83,8 +83,11 @@ def run_repeats(spec: RunSpec, dataset: Dataset, estimators: Mapping[str, BaseEs
     folder.write_table(SEEDS_FILE, seeds)
     counts = dataset.counts().sum()
     test_fraction = float(counts["test"] / counts.sum())
-    comparisons = comparisons_table(seeds, rope=spec.rope, design=design_of(spec),
-                                    test_fraction=test_fraction if spec.vary == "split" else None)
+    if len(estimators) > 1:
+        comparisons = comparisons_table(seeds, rope=spec.rope, design=design_of(spec),
+                                        test_fraction=test_fraction if spec.vary == "split" else None)
+    else:  # one model: its spread over seeds, and no pair to judge
+        comparisons = pd.DataFrame(columns=COMPARISON_COLUMNS)
     folder.write_table(COMPARISONS_FILE, comparisons)
     deterministic = sorted(set(estimators) - set(seeds.loc[seeds["seed"] != spec.seed, "model"]))
     return {"n_seeds": spec.seeds, "vary": spec.vary, "design": design_of(spec), "rope": spec.rope,

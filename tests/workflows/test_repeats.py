@@ -69,6 +69,13 @@ def test_a_model_compared_with_itself_is_practically_equivalent(small_synthetic,
     assert run.comparisons["mean_diff"].iloc[0] == 0
 
 
+def test_one_model_gets_its_spread_over_seeds_and_no_pairs(small_synthetic, tmp_path):
+    run = open_run(run_compare({"guess": SeededGuess()}, small_synthetic, tmp_path / "run", seeds=3, report=True))
+    assert sorted(run.seeds["seed"]) == [0, 1, 2]
+    assert run.comparisons.empty and "verdict" in run.comparisons.columns
+    assert 'id="seeds"' in (run.path / "report.html").read_text()
+
+
 def test_vary_split_redraws_the_split_for_every_run(small_synthetic, tmp_path, synthetic_env):
     spec = RunSpec(models={"knn": KNeighborsClassifier(3), "guess": SeededGuess()}, data=DataSpec(per_class=30, seed=5),
                    seeds=3, vary="split", report=False)
