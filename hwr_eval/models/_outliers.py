@@ -17,7 +17,8 @@ and gray levels of the known images but not the shape of any character:
   cycle, so every patch leaves its place: stroke pieces out of order.
 * ``"splice"``: one half of an image (left/right or top/bottom, cut within 3 pixels of the middle)
   joined to the other half of an image of a different class.
-* ``"overlay"``: two images of different classes on top of each other (the brighter pixel wins).
+* ``"overlay"``: two images of different classes on top of each other, the second moved by 2-5 pixels
+  on each axis (the brighter pixel wins).
 * ``"zoom"``: a window of 7-12 pixels around a random ink pixel, enlarged to the full image: a
   fragment of a stroke at 2.3-4 times its size.
 * ``"field"`` (not in the default set): a smooth low-frequency random field thresholded so that 15-35%
@@ -53,6 +54,7 @@ from ._augment import _smoothing_matrix
 
 GRID = 4  # jigsaw: patches per side (7x7 patches on 28x28 images: a stroke piece each)
 SPLICE_JITTER = 3  # splice: the cut is within this many pixels of the middle
+OVERLAY_SHIFT = (2, 5)  # overlay: the second image moves this many pixels on each axis
 ZOOM_WINDOW = (7, 12)  # zoom: side of the enlarged window in pixels (on 28x28: 2.3x to 4x)
 FIELD_POINTS = 4  # field: random control values per side (features about 7 pixels wide at 28x28)
 FIELD_INK = (0.15, 0.35)  # field: fraction of the image that is ink, drawn per image
@@ -114,9 +116,15 @@ def splice(images: torch.Tensor, y: torch.Tensor, count: int, generator=None) ->
 
 
 def overlay(images: torch.Tensor, y: torch.Tensor, count: int, generator=None) -> torch.Tensor:
-    """Two images of different classes on top of each other (ink is high: the brighter pixel wins)."""
+    """Two images of different classes on top of each other, one moved a little (ink is high: the brighter wins)."""
     first, second = _pair(images, y, count, generator)
-    return torch.maximum(first, second)
+    # The second image moved by 2-5 pixels on each axis, so that its strokes cross the first's rather
+    # than hide in them (centred characters overlap most).
+    u = _draw((count, 4), generator, images.device)
+    shift = (OVERLAY_SHIFT[0] + u[:, :2] * (OVERLAY_SHIFT[1] - OVERLAY_SHIFT[0])).round() * torch.where(u[:, 2:] < 0.5, -1, 1)
+    side = images.shape[-1]
+    moved = _affine(second, torch.ones(count, device=images.device), *(2 * shift / side).unbind(1), mode="nearest")
+    return torch.maximum(first, moved)
 
 
 def zoom(images: torch.Tensor, y: torch.Tensor, count: int, generator=None) -> torch.Tensor:
@@ -130,10 +138,19 @@ def zoom(images: torch.Tensor, y: torch.Tensor, count: int, generator=None) -> t
     # Pixel centres in grid_sample's [-1, 1] coordinates; the window stays inside the image.
     cx = ((2 * (centre % side) + 1) / side - 1).clamp(-(1 - scale), 1 - scale)
     cy = ((2 * (centre // side) + 1) / side - 1).clamp(-(1 - scale), 1 - scale)
+    return _affine(src, scale, cx, cy, mode="bilinear")
+
+
+def _affine(images: torch.Tensor, scale: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, mode: str) -> torch.Tensor:
+    """Each image resampled so that output pixel p shows input point ``scale * p + (cx, cy)`` ([-1, 1] units).
+
+    Points outside the image take the border pixels' value: the background.
+    """
+    count, side = len(images), images.shape[-1]
     zero = torch.zeros_like(scale)
     theta = torch.stack([torch.stack([scale, zero, cx], -1), torch.stack([zero, scale, cy], -1)], 1)
     grid = F.affine_grid(theta, [count, 1, side, side], align_corners=False)
-    out = F.grid_sample(src[:, None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    out = F.grid_sample(images[:, None].float(), grid, mode=mode, padding_mode="border", align_corners=False)
     return out[:, 0].to(images.dtype)
 
 
