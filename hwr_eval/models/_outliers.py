@@ -225,7 +225,7 @@ def make_outliers(X: torch.Tensor, y: torch.Tensor, spec: OutlierExposure, gener
     """Outliers generated from a batch of flat square images ``X`` ``(n, side*side)`` with labels ``y``.
 
     Returns ``round(spec.ratio * n)`` (at least one) rows shared out equally among ``spec.generators``
-    (the remainder to generators picked at random); on a batch whose pixels take only two values they
+    (the remainder one each, from a generator picked at random on); on a batch whose pixels take only two values they
     are thresholded to those two values.
     """
     n, n_features = X.shape
