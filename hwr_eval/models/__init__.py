@@ -10,6 +10,7 @@ from ._callbacks import FewStepsWarning
 from ._cascade import CascadeClassifier
 from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
+from ._outliers import OUTLIER_GENERATORS, OUTLIER_PRESETS, OutlierExposure, make_outliers, uniform_cross_entropy
 from ._preprocessing import InvertedImagesWarning, PixelScaler, deskew
 from ._recipe import LR_SCHEDULES, EpochSpanLRScheduler
 from ._registry import (
@@ -40,6 +41,9 @@ __all__ = [
     "LeNet5",
     "LinearNet",
     "ModernCNN",
+    "OUTLIER_GENERATORS",
+    "OUTLIER_PRESETS",
+    "OutlierExposure",
     "PixelScaler",
     "augment_batch",
     "check_model_for_data",
@@ -48,8 +52,10 @@ __all__ = [
     "is_seed_deterministic",
     "list_models",
     "make_model",
+    "make_outliers",
     "n_parameters",
     "resolve_params",
     "training_history",
+    "uniform_cross_entropy",
     "weight_maps",
 ]

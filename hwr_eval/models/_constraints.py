@@ -8,6 +8,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._augment import AUGMENT_PRESETS, Augment
+from ._outliers import OUTLIER_PRESETS, OutlierExposure
 from ._recipe import LR_SCHEDULES
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -25,6 +26,7 @@ NET_CONSTRAINTS = {
     "train_split": [StrOptions({"stratified"}), None, callable],
     "precision": [StrOptions(set(PRECISIONS))],
     "augment": [StrOptions(set(AUGMENT_PRESETS)), Augment, None],
+    "outlier_exposure": [StrOptions(set(OUTLIER_PRESETS)), OutlierExposure, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }

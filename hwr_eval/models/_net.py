@@ -18,6 +18,7 @@ What it adds to skorch, and why:
 from __future__ import annotations
 
 import contextlib
+import math
 import numbers
 
 import numpy as np
@@ -40,11 +41,12 @@ from ._constraints import NET_CONSTRAINTS, OPTIMIZERS, ROUTED_CONSTRAINTS
 from ._device import _cpu_has_native_bf16, _resolve_device, _with_device
 from ._labels import _check_held_out, _encode_labels, check_label_types, class_order, stratified_split
 from ._modules import CNN
+from ._outliers import OutlierExposureMixin, resolve_outlier_exposure
 from ._persistence import CpuPickleMixin
 from ._recipe import schedule_callback
 
 
-class HwrNet(CpuPickleMixin, NeuralNetClassifier):
+class HwrNet(CpuPickleMixin, OutlierExposureMixin, NeuralNetClassifier):
     """A skorch classifier with the study's training protocol and scikit-learn conventions.
 
     Parameters
@@ -83,6 +85,10 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
     augment : {None, "affine", "elastic"} or Augment, default=None
         Random warps of the training batches (never of validation or prediction batches), drawn from
         the seeded generator; see :class:`hwr_eval.models.Augment` for the ranges of each preset.
+    outlier_exposure : {None, "generated"} or OutlierExposure, default=None
+        Outlier exposure: each training batch is joined by "not a character" images generated from it,
+        trained towards the uniform output (``"generated"``: ``OutlierExposure()``, half as many outliers
+        as images, weight 0.5); see :mod:`hwr_eval.models._outliers`. Validation loss stays plain.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, dropout, shuffling and the validation split.
     verbose : int, default=0
@@ -128,6 +134,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         precision: str = "auto",
         device: str = "auto",
         augment=None,
+        outlier_exposure=None,
         random_state=None,
         verbose: int = 0,
         **kwargs,
@@ -148,6 +155,7 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         self.patience = patience
         self.precision = precision
         self.augment = augment
+        self.outlier_exposure = outlier_exposure
         self.random_state = random_state
 
     # ------------------------------------------------------------------ parameters
@@ -167,6 +175,8 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         self._validate_params()
         _resolve_device(self.device)
         resolve_augment(self.augment)
+        if resolve_outlier_exposure(self.outlier_exposure) is not None and math.isqrt(n_features) ** 2 != n_features:
+            raise HwrError(f"outlier_exposure needs square images, got {n_features} values per row")
         # Any class count builds the same layers; 2 is the smallest a classifier can have.
         kwargs = {"n_classes": 2, "n_features": n_features, **self.get_params_for("module")}
         if isinstance(self.module, type):
