@@ -84,11 +84,12 @@ def score(model, X: np.ndarray, y: np.ndarray) -> dict:
     return out
 
 
-def one(label: str, seed: int, ds) -> dict:
+def one(label: str, seed: int, ds, max_epochs: int | None) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    model = hwr_eval.make_model("cnn", random_state=seed, **TRAINING[label][1])
+    epochs = {} if max_epochs is None else {"max_epochs": max_epochs}
+    model = hwr_eval.make_model("cnn", random_state=seed, **TRAINING[label][1], **epochs)
     start = time.perf_counter()
     fit_with_validation(model, ds.X_train, ds.y_train, ds.X_val, ds.y_val)
     fit = time.perf_counter() - start
@@ -134,6 +135,7 @@ def main(argv=None) -> None:
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--training", default=",".join(TRAINING), help="which training candidates")
     parser.add_argument("--per-class", type=int, default=2000, help="override the cap (smoke tests)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="override the epochs (smoke tests)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     data_dir = args.data or os.environ.get("HWR_DATA")
@@ -142,7 +144,7 @@ def main(argv=None) -> None:
     ds = hwr_eval.load_dataset(data_dir, per_class=args.per_class, seed=0)
     tasks = [(label, seed) for seed in range(args.seeds) for label in args.training.split(",")]
     rows = []
-    for row in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(delayed(one)(lb, s, ds) for lb, s in tasks):
+    for row in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(delayed(one)(lb, s, ds, args.max_epochs) for lb, s in tasks):
         rows.append(row)
         print(f"{row['training']} seed {row['seed']}: clean {row['clean/plain']:.2%}, +-30 {row['rot30/plain']:.2%}, "
               f"tta {row['rot30/tta']:.2%}, translate {row['translate/plain']:.2%} / recentred "
