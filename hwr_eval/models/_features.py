@@ -48,7 +48,8 @@ def logits_and_features(model, X) -> tuple[np.ndarray, np.ndarray]:
     """
     net = final_net(model)
     if net is None:
-        raise HwrError(f"{type(model).__name__} is not a PyTorch model (HwrNet, or a pipeline ending in one): it has "
+        final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+        raise HwrError(f"{type(final).__name__} is not a PyTorch model (HwrNet, or a pipeline ending in one): it has "
                        "no logits and penultimate features")
     check_is_fitted(net, ["n_features_in_", "module_"])
     if isinstance(model, Pipeline) and len(model.steps) > 1:
