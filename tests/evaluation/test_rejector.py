@@ -107,3 +107,10 @@ def test_serve_finds_the_detector(ds):
     noise = np.random.default_rng(0).integers(0, 256, 784).astype(np.uint8)
     answers = {name: served.answer(x)["unknown"] for name, x in (("noise", noise), ("known", ds.X_test[0]))}
     assert answers == {"noise": True, "known": False}
+
+
+def test_every_parameter_is_validated():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.utils.estimator_checks import check_param_validation
+
+    check_param_validation("UnknownRejector", UnknownRejector(LogisticRegression(), detector="energy"))
