@@ -97,7 +97,9 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
             Training data: the classifier's (unless prefit) and the detector statistics'.
         X_val, y_val : array-like, optional
             Known held-out images for the threshold; also the early-stopping split of the PyTorch
-            models. Without them a stratified ``validation_fraction`` of ``(X, y)`` is held out.
+            models. Without them a stratified ``validation_fraction`` of ``(X, y)`` is held out. With a
+            prefit model give them: images it was trained on score as more "known" than new ones (k-NN
+            finds a training image at distance 0), and a threshold chosen on them rejects too little.
         **fit_params
             Passed to the classifier's ``fit``.
         """
