@@ -34,6 +34,17 @@ from ._readers import (
 from ._render import render_scan, save_scan
 from ._segment import CharacterImage, read_characters, read_image_files, read_line, segment_characters
 from ._synthetic import make_synthetic
+from ._unknowns import (
+    DEFAULT_N_GENERATED,
+    FAR_UNKNOWN_SETS,
+    LOOKALIKE_LETTERS,
+    NEAR_UNKNOWN_LETTERS,
+    UNKNOWN_SETS,
+    folder_unknowns,
+    generated_unknowns,
+    load_unknowns,
+    lowercase_unknowns,
+)
 
 __all__ = [
     "CLASS_SETS",
@@ -88,4 +99,14 @@ __all__ = [
     "save_scan",
     "segment_characters",
     "rotate",
+    # unknown input (none of the known classes)
+    "DEFAULT_N_GENERATED",
+    "FAR_UNKNOWN_SETS",
+    "LOOKALIKE_LETTERS",
+    "NEAR_UNKNOWN_LETTERS",
+    "UNKNOWN_SETS",
+    "folder_unknowns",
+    "generated_unknowns",
+    "load_unknowns",
+    "lowercase_unknowns",
 ]

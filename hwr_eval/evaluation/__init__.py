@@ -17,6 +17,7 @@ from ._metrics import (
 )
 from ._mnist_c import MEAN_ROW, MNIST_C_COLUMNS, mnist_c_accuracy, mnist_c_suite
 from ._predictions import aligned_proba
+from ._rejector import UNKNOWN_LABEL, UnknownRejector
 from ._reliability import records_from_arrays, reliability_records
 from ._repeated import (
     COMPARISON_COLUMNS,
@@ -50,6 +51,28 @@ from ._selective import (
     select_threshold,
     selective_accuracy_at,
     selective_metrics,
+)
+from ._unknown_table import check_unknown_sets, unknown_table
+from ._unknowns import (
+    DEFAULT_K,
+    DEFAULT_KEEP,
+    DETECTORS,
+    FITTED_DETECTORS,
+    TABLE_COLUMNS,
+    TPR_LEVEL,
+    KNNScore,
+    KnownScorer,
+    MahalanobisScore,
+    check_detector,
+    check_keep,
+    detectors_for,
+    energy_score,
+    fit_scorer,
+    known_threshold,
+    max_logit_score,
+    model_outputs,
+    msp_score,
+    unknown_metrics,
 )
 
 __all__ = [
@@ -113,4 +136,28 @@ __all__ = [
     "seed_summary",
     "seeds_to_decide",
     "verdict",
+    # unknown input (none of the known classes)
+    "DEFAULT_K",
+    "DEFAULT_KEEP",
+    "DETECTORS",
+    "FITTED_DETECTORS",
+    "TABLE_COLUMNS",
+    "TPR_LEVEL",
+    "UNKNOWN_LABEL",
+    "KNNScore",
+    "KnownScorer",
+    "MahalanobisScore",
+    "UnknownRejector",
+    "check_detector",
+    "check_keep",
+    "check_unknown_sets",
+    "detectors_for",
+    "energy_score",
+    "fit_scorer",
+    "known_threshold",
+    "max_logit_score",
+    "model_outputs",
+    "msp_score",
+    "unknown_metrics",
+    "unknown_table",
 ]

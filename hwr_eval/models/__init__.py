@@ -8,6 +8,7 @@
 from ._augment import AUGMENT_PRESETS, Augment, augment_batch
 from ._callbacks import FewStepsWarning
 from ._cascade import CascadeClassifier
+from ._features import final_net, logits_and_features
 from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
 from ._outliers import OUTLIER_GENERATORS, OUTLIER_PRESETS, OutlierExposure, make_outliers, uniform_cross_entropy
@@ -49,8 +50,10 @@ __all__ = [
     "check_model_for_data",
     "check_model_params",
     "deskew",
+    "final_net",
     "is_seed_deterministic",
     "list_models",
+    "logits_and_features",
     "make_model",
     "make_outliers",
     "n_parameters",

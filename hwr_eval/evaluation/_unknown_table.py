@@ -1,0 +1,104 @@
+"""The unknown-input table: every detector of a fitted model against every unknown set."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import HwrError
+from ._unknowns import (
+    DEFAULT_K,
+    DEFAULT_KEEP,
+    FITTED_DETECTORS,
+    TABLE_COLUMNS,
+    _final,
+    check_detector,
+    check_keep,
+    detectors_for,
+    fit_scorer,
+    known_threshold,
+    model_outputs,
+    unknown_metrics,
+)
+
+
+def check_unknown_sets(unknowns: Mapping[str, np.ndarray], n_features: int = 784) -> dict[str, np.ndarray]:
+    """The unknown sets as ``{name: (n, n_features) array}``; a one-line :class:`HwrError` for an empty or
+    misshapen one."""
+    if not isinstance(unknowns, Mapping) or not unknowns:
+        raise HwrError("give the unknown sets as a non-empty {name: X} mapping (hwr_eval.data.load_unknowns)")
+    out = {}
+    for name, X in unknowns.items():
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != n_features or len(X) == 0:
+            raise HwrError(f"unknown set {name!r} must have shape (n >= 1, {n_features}), got {X.shape}")
+        out[str(name)] = X
+    return out
+
+
+def unknown_table(model, dataset, unknowns: Mapping[str, np.ndarray], *, detectors: Sequence[str] | None = None,
+                  name: str | None = None, keep: float = DEFAULT_KEEP, k: int = DEFAULT_K) -> pd.DataFrame:
+    """Every detector of a fitted ``model`` against every unknown set, one row each.
+
+    Known images are the test split; the detectors that need statistics (``mahalanobis``, ``knn``) fit
+    them on the training split; each detector's threshold keeps ``keep`` of the **validation** split's
+    known images. Neither the test split nor the unknown images choose anything.
+
+    Parameters
+    ----------
+    model : fitted classifier
+        A registry model (or any classifier; see :func:`detectors_for`).
+    dataset : Dataset
+        ``X_train``/``y_train``, ``X_val`` and ``X_test`` are read (``hwr_eval.load_dataset``).
+    unknowns : mapping of str to ndarray of shape (n, 784)
+        The unknown sets (:func:`hwr_eval.data.load_unknowns`).
+    detectors : sequence of str, optional
+        Default: every detector that applies to the model.
+    name : str, optional
+        The ``model`` column; default: the class name of the model's final step.
+    keep : float, default=0.95
+        Share of known validation images the threshold keeps.
+    k : int, default=50
+        Neighbours of the ``knn`` detector.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`TABLE_COLUMNS`: ``model, detector, unknown_set, n_unknown, auroc, aupr_in, aupr_out,
+        fpr_at_95_tpr`` (see :func:`unknown_metrics`), ``threshold`` (chosen on validation),
+        ``known_test_kept`` (share of test images scoring >= it) and ``unknown_rejected`` (share of the
+        unknown set scoring below it).
+
+    Raises
+    ------
+    HwrError
+        An unknown or inapplicable detector, a bad ``keep`` or a misshapen unknown set, before any work.
+    """
+    keep = check_keep(keep)
+    detectors = list(detectors_for(model) if detectors is None else dict.fromkeys(detectors))
+    for detector in detectors:
+        check_detector(model, detector)
+    unknowns = check_unknown_sets(unknowns, np.asarray(dataset.X_test).shape[1])
+    name = name if name is not None else type(_final(model)).__name__
+
+    train = model_outputs(model, dataset.X_train, detectors) if set(detectors) & set(FITTED_DETECTORS) else None
+    scorers = [fit_scorer(model, d, y_train=dataset.y_train, k=k, train_outputs=train) for d in detectors]
+    del train
+    val, test = (model_outputs(model, X, detectors) for X in (dataset.X_val, dataset.X_test))
+    outside = {set_name: model_outputs(model, X, detectors) for set_name, X in unknowns.items()}
+    rows = []
+    for scorer in scorers:
+        threshold = known_threshold(scorer.score(val), keep)
+        known = scorer.score(test)
+        for set_name, outputs in outside.items():
+            unknown = scorer.score(outputs)
+            rows.append({"model": name, "detector": scorer.detector, "unknown_set": set_name,
+                         "n_unknown": int(unknown.size), **unknown_metrics(known, unknown), "threshold": threshold,
+                         "known_test_kept": float(np.mean(known >= threshold)),
+                         "unknown_rejected": float(np.mean(unknown < threshold))})
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+
+
+__all__ = ["check_unknown_sets", "unknown_table"]

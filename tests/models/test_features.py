@@ -1,0 +1,46 @@
+"""Logits and penultimate-layer features of the PyTorch models (the unknown-input detectors' inputs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import softmax
+
+from hwr_eval.errors import HwrError
+from hwr_eval.models import FewStepsWarning, final_net, logits_and_features, make_model
+
+pytestmark = pytest.mark.filterwarnings(f"ignore::{FewStepsWarning.__module__}.FewStepsWarning")
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 256, (150, 784)).astype(np.uint8)
+    y = np.array(list("abc"))[rng.integers(0, 3, 150)]
+    return X, y
+
+
+@pytest.mark.parametrize("name", ["cnn", "modern_cnn", "mlp", "lenet5", "linear"])
+def test_features_are_the_classifier_input(toy, name):
+    X, y = toy
+    # batch_size 64 on 100 rows: the last inference batch is zero-padded, and its padding must not leak.
+    model = make_model(name, max_epochs=1, batch_size=64, random_state=0, device="cpu").fit(X, y)
+    logits, features = logits_and_features(model, X[:100])
+    assert logits.shape == (100, 3) and logits.dtype == np.float32
+    np.testing.assert_allclose(softmax(logits, axis=1), model.predict_proba(X[:100]), atol=1e-6)
+    # The features, fed to the last linear layer, give the logits: they are that layer's input.
+    last = [m for m in final_net(model).module_.modules() if isinstance(m, torch.nn.Linear)][-1]
+    weight, bias = last.weight.detach().numpy(), last.bias.detach().numpy()
+    assert features.shape == (100, weight.shape[1])
+    np.testing.assert_allclose(features @ weight.T + bias, logits, rtol=1e-4, atol=1e-4)
+    # A row's features do not depend on the rows batched with it.
+    _, first = logits_and_features(model, X[:7])
+    np.testing.assert_allclose(first, features[:7], rtol=1e-5, atol=1e-6)
+
+
+def test_features_need_a_fitted_network(toy):
+    X, y = toy
+    with pytest.raises(HwrError, match="KNeighborsClassifier is not a PyTorch model"):
+        logits_and_features(make_model("knn").fit(X, y), X)
+    assert final_net(make_model("knn")) is None and final_net(make_model("cnn")) is not None
