@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_VERSION := 2.13.0
+PYTORCH_OOD_VERSION := 0.4.0
 # Real data beside the checkout is used when present; otherwise hwr-eval says which data it falls back to.
 HWR_DATA ?= $(wildcard ../shared/data)
 export HWR_DATA
@@ -26,6 +27,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	@echo "installing hwr-eval into $(VENV) (PyTorch first; a few minutes on a fresh machine) ..."
 	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)" $(TORCH_SOURCE)
 	$(BIN)/python -m pip install -e ".[dev]"
+	@# pytorch-ood checks the unknown-input detectors in the tests; without --no-deps its torchvision
+	@# requirement would replace the CPU torch with PyPI's CUDA build (several GB).
+	$(BIN)/python -m pip install --no-deps "pytorch-ood==$(PYTORCH_OOD_VERSION)"
 	touch $@
 
 # The page's browser tests drive Debian's Chromium (Playwright's own browser download cannot be used);

@@ -44,7 +44,7 @@ def ood():
     imported on their own.
     """
     if importlib.util.find_spec("pytorch_ood") is None:
-        pytest.skip("pytorch-ood is not installed (pip install -e .[dev])")
+        pytest.skip("pytorch-ood is not installed (make install adds it: pip install --no-deps pytorch-ood)")
     try:
         return importlib.import_module("pytorch_ood.detector")
     except (ImportError, RuntimeError, OSError):
