@@ -1,9 +1,11 @@
 """Every comparative claim of the reference study and of this README, judged across training runs.
 
-One ``run_compare`` run on the reference protocol trains every setting below with ``--seeds`` model seeds
-on the same split (seed 0); its ``seeds.csv`` and ``comparisons.csv`` (Bayesian correlated t-test, ROPE
-0.1 accuracy points) give each claim's mean +- sd and verdict. Results go to ``claims.json`` and
-``claims.md`` in ``--out``; the run folder (with its HTML report) to ``--runs``.
+Every setting below is trained with ``--seeds`` model seeds on the same reference split (seed 0), all
+fits in parallel (``--n-jobs`` workers, one thread each); each finished fit is appended to
+``claims-runs.jsonl`` at once, so an interrupted bench resumes where it stopped. The per-seed table goes
+through :func:`hwr_eval.evaluation.comparisons_table` (Bayesian correlated t-test, ROPE 0.1 accuracy
+points), which gives each claim's mean +- sd and verdict. Results go to ``claims.json`` and
+``claims.md`` in ``--out``.
 
     python bench/claims.py --data ../shared/data --seeds 5 --n-jobs 2
 """
@@ -18,12 +20,15 @@ import platform
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 import hwr_eval
+from hwr_eval.evaluation import SEED_COLUMNS, comparisons_table
 from hwr_eval.io import atomic_write_text
-from hwr_eval.runs import DataSpec, open_run
-from hwr_eval.workflows import run_compare
+from hwr_eval.models import is_seed_deterministic, resolve_params
+from hwr_eval.models._fitting import fit_with_validation
 
 HERE = Path(__file__).resolve().parent
 SGD_LR = 0.001 * math.e**5  # the largest rate of the study's SGD grid (0.001 * e^i, i = 1..5)
@@ -68,18 +73,49 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: $HWR_DATA)")
     parser.add_argument("--seeds", type=int, default=5, help="model seeds per setting")
-    parser.add_argument("--n-jobs", type=int, default=2, help="repeats trained in parallel (one thread each)")
-    parser.add_argument("--only", default=None, help="comma-separated settings (smoke tests; default: all)")
+    parser.add_argument("--n-jobs", type=int, default=2, help="fits trained in parallel (one thread each)")
+    parser.add_argument("--only", default=None, help="comma-separated settings (default: all)")
     parser.add_argument("--per-class", type=int, default=2000, help="override the cap (smoke tests)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override every model's epochs (smoke tests)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--runs", type=Path, default=None, help="the run folder (default: OUT/runs-claims-<time>)")
     return parser.parse_args(argv)
 
 
-def settings(only: str | None) -> dict:
-    names = list(SETTINGS) if only is None else [s.strip() for s in only.split(",")]
-    return {name: hwr_eval.make_model(SETTINGS[name][0], **SETTINGS[name][1]) for name in names}
+def make_setting(name: str, seed: int, max_epochs: int | None):
+    model = hwr_eval.make_model(SETTINGS[name][0], **SETTINGS[name][1])
+    if is_seed_deterministic(model):
+        return model  # the scikit-learn baselines: no seed, no epochs
+    run = {"random_state": seed} if max_epochs is None else {"random_state": seed, "max_epochs": max_epochs}
+    return model.set_params(**resolve_params(model, run))
+
+
+def fit_one(name: str, seed: int, ds, max_epochs: int | None) -> dict:
+    """One row of the seeds table: the setting trained with this model seed, scored on the test split."""
+    import torch
+    from sklearn.metrics import accuracy_score, f1_score
+
+    torch.set_num_threads(1)
+    model = make_setting(name, seed, max_epochs)
+    start = time.perf_counter()
+    fit_with_validation(model, ds.X_train, ds.y_train, ds.X_val, ds.y_val)
+    fit_time = time.perf_counter() - start
+    y_true, y_pred = np.asarray(ds.y_test).astype(str), np.asarray(model.predict(ds.X_test)).astype(str)
+    history = getattr(model[-1], "history", None)
+    return {"model": name, "seed": seed, "split_seed": 0, "accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)), "fit_time_s": fit_time,
+            "epochs": len(history) if history is not None else None, "load_average_1min": os.getloadavg()[0]}
+
+
+def tasks(names: list[str], seeds: int, done: set[tuple[str, int]], max_epochs: int | None) -> list[tuple[str, int]]:
+    """Seed-major, so that every setting has its first seeds before any has its last."""
+    todo = []
+    for seed in range(seeds):
+        for name in names:
+            if seed > 0 and is_seed_deterministic(make_setting(name, seed, max_epochs)):
+                continue  # the model seed cannot change it: its one run stands for every seed
+            if (name, seed) not in done:
+                todo.append((name, seed))
+    return todo
 
 
 def claim_rows(seeds: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
@@ -133,8 +169,8 @@ def markdown(rows: list[dict], seeds: pd.DataFrame, meta: dict) -> str:
         lines.append(f"| {name} | {s.runs:.0f} | {_pm(s['mean'], s.sd, s.runs)} | {spread} | {s.fit:.0f} s |")
     lines += ["", f"Reference protocol (36 classes, at most 2,000 per class, split seed 0), model seeds "
               f"0-{meta['seeds'] - 1}; verdicts from the Bayesian correlated t-test with a ROPE of 0.1 accuracy "
-              f"points. {meta['machine']}; repeats ran {meta['n_jobs']} at a time, one thread each, so fit "
-              f"times are for a shared machine. Whole run: {meta['wall_s'] / 60:.0f} min.",
+              f"points. {meta['machine']}; fits ran {meta['n_jobs']} at a time, one thread each, so fit "
+              f"times are for a shared machine. Fit times are medians over seeds; the 1-minute load average at each fit's end is in claims.json.",
               f"`python bench/claims.py --data DIR --seeds {meta['seeds']} --n-jobs {meta['n_jobs']}`"]
     return "\n".join(lines) + "\n"
 
@@ -151,22 +187,31 @@ def main(argv=None) -> None:
     data_dir = args.data or os.environ.get("HWR_DATA")
     if not data_dir:
         raise SystemExit("no data: pass --data DIR or set HWR_DATA (this bench needs the real data)")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_dir = args.runs or args.out / f"runs-claims-{stamp}"
-    start = time.perf_counter()
-    run_compare(settings(args.only), out_dir=run_dir, data=DataSpec(data_dir=str(data_dir), per_class=args.per_class, seed=0),
-                max_epochs=args.max_epochs, seeds=args.seeds, n_jobs=args.n_jobs, verbose=1)
-    wall = time.perf_counter() - start
-    run = open_run(run_dir)
-    seeds = pd.read_csv(run.path / "seeds.csv")
-    comparisons = pd.read_csv(run.path / "comparisons.csv")
-    meta = {"seeds": args.seeds, "n_jobs": args.n_jobs, "wall_s": wall, "run": str(run_dir),
-            "machine": f"{_cpu_name()}, {os.cpu_count()} cores"}
-    rows = claim_rows(seeds, comparisons)
+    names = list(SETTINGS) if args.only is None else [n.strip() for n in args.only.split(",")]
+    ds = hwr_eval.load_dataset(str(data_dir), per_class=args.per_class, seed=0)
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "claims.json", json.dumps({"meta": meta, "claims": rows,
+    log = args.out / "claims-runs.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    rows = [r for r in rows if r["model"] in names and r["seed"] < args.seeds]
+    todo = tasks(names, args.seeds, {(r["model"], r["seed"]) for r in rows}, args.max_epochs)
+    print(f"{len(rows)} fits already in {log}; {len(todo)} to train", flush=True)
+    start = time.perf_counter()
+    jobs = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
+        delayed(fit_one)(name, seed, ds, args.max_epochs) for name, seed in todo)
+    for done, row in enumerate(jobs, 1):
+        rows.append(row)
+        with log.open("a") as f:  # one line per finished fit: Ctrl-C or a crash keeps it
+            f.write(json.dumps(row) + "\n")
+        print(f"[{done}/{len(todo)}] {row['model']} seed {row['seed']}: {row['accuracy']:.2%} "
+              f"({row['fit_time_s']:.0f} s, {row['epochs']} epochs)", flush=True)
+    seeds = pd.DataFrame(rows).sort_values(["model", "seed"])
+    comparisons = comparisons_table(seeds[list(SEED_COLUMNS)], rope=0.001)
+    meta = {"seeds": args.seeds, "n_jobs": args.n_jobs, "wall_s": time.perf_counter() - start,
+            "machine": f"{_cpu_name()}, {os.cpu_count()} cores"}
+    rows_out = claim_rows(seeds, comparisons)
+    atomic_write_text(args.out / "claims.json", json.dumps({"meta": meta, "claims": rows_out,
                                                             "seeds": seeds.to_dict("records")}, indent=1, default=float))
-    atomic_write_text(args.out / "claims.md", markdown(rows, seeds, meta))
+    atomic_write_text(args.out / "claims.md", markdown(rows_out, seeds, meta))
     print((args.out / "claims.md").read_text())
 
 

@@ -46,7 +46,7 @@ def test_a_claim_listed_the_other_way_round_in_the_table_is_turned_back(benches)
 def test_claims_bench_writes_each_claim_with_mean_sd_and_verdict(benches, real_data_dir, tmp_path):
     claims, _ = benches
     claims.main(["--data", str(real_data_dir), "--only", "linear,mlp,knn", "--seeds", "2", "--n-jobs", "1",
-                 "--per-class", "20", "--max-epochs", "1", "--out", str(tmp_path), "--runs", str(tmp_path / "run")])
+                 "--per-class", "20", "--max-epochs", "1", "--out", str(tmp_path)])
     payload = json.loads((tmp_path / "claims.json").read_text())
     assert [r["claim"] for r in payload["claims"]] == ["MLP beats the linear model"]
     seeds = pd.DataFrame(payload["seeds"])
