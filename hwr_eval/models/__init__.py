@@ -10,6 +10,8 @@ from ._callbacks import FewStepsWarning
 from ._cascade import CascadeClassifier
 from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
+from ._onnx import METADATA_KEYS, export_onnx, to_onnx
+from ._onnx_runtime import RUNTIME_NAME, OnnxClassifier
 from ._preprocessing import InvertedImagesWarning, PixelScaler, deskew
 from ._recipe import LR_SCHEDULES, EpochSpanLRScheduler
 from ._registry import (
@@ -39,17 +41,22 @@ __all__ = [
     "LR_SCHEDULES",
     "LeNet5",
     "LinearNet",
+    "METADATA_KEYS",
     "ModernCNN",
+    "OnnxClassifier",
     "PixelScaler",
+    "RUNTIME_NAME",
     "augment_batch",
     "check_model_for_data",
     "check_model_params",
     "deskew",
+    "export_onnx",
     "is_seed_deterministic",
     "list_models",
     "make_model",
     "n_parameters",
     "resolve_params",
+    "to_onnx",
     "training_history",
     "weight_maps",
 ]
