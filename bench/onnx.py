@@ -53,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--models", default="logreg,knn," + ",".join(NETWORKS))
     parser.add_argument("--per-class", type=int, default=100, help="images per class to train on")
     parser.add_argument("--max-epochs", type=int, default=2)
-    parser.add_argument("--calls", type=int, default=200, help="batch-1 calls per variant")
+    parser.add_argument("--calls", type=int, default=100, help="batch-1 calls per variant")
     parser.add_argument("--batch", type=int, default=10_000, help="images per throughput call")
     parser.add_argument("--repeats", type=int, default=3, help="throughput calls per variant")
     parser.add_argument("--threads", type=int, default=1, help="threads for PyTorch, BLAS and ONNX Runtime")
@@ -141,7 +141,7 @@ def bench_model(name: str, model, X_test: np.ndarray, args) -> dict:
     singles = [batch[i:i + 1] for i in range(min(args.calls, len(batch)))]
     interleaved(calls, singles[:10], 10)  # warm-up: first calls allocate and pick kernels
     latency = interleaved(calls, singles, args.calls)
-    throughput = interleaved(calls, [batch], args.repeats * len(calls))
+    throughput = interleaved(calls, [batch], args.repeats)
     row = {"model": name, "export_s": round(export_s, 2),
            "max_proba_diff": float(np.abs(got - expected).max()),
            "argmax_agreement": float((got.argmax(1) == expected.argmax(1)).mean())}

@@ -173,7 +173,7 @@ def _classifier_graph(clf, n_features: int):
     from ._net import HwrNet
 
     if isinstance(clf, HwrNet):
-        return _torch_graph(_Probabilities(_eval_copy(clf)), n_features), "scaled", np.float32
+        return _torch_graph(_probabilities(_eval_copy(clf)), n_features), "scaled", np.float32
     if isinstance(clf, CascadeClassifier):
         return _torch_graph(_cascade_module(clf), n_features), "scaled", np.float32
     if isinstance(clf, (LogisticRegression, KNeighborsClassifier)):
@@ -193,7 +193,7 @@ def _eval_copy(net):
     return module.eval()
 
 
-def _Probabilities(module):  # noqa: N802  (builds an nn.Module, read like a class)
+def _probabilities(module):
     import torch
 
     class Probabilities(torch.nn.Module):
