@@ -9,8 +9,10 @@ For every model (default: logreg, knn and the networks linear, mlp, cnn, lenet5,
 
 for four ways to run the same fitted model:
 
-* ``model``: the model's own ``predict_proba`` (pixel checks and scaling, then skorch / scikit-learn; a
-  network pads every inference batch to its batch size of 512 rows, so one image costs 512 rows' work);
+* ``model``: the model's own ``predict_proba`` (pixel checks and scaling, then skorch / scikit-learn). For
+  batch 1 its networks predict with batch size 1, as ``hwr-eval serve`` sets them: by default a network
+  pads every inference batch to its training batch size (512 rows for the study's nets), so that one image
+  costs 512 rows' work (``--padded`` also times that default, over 10 calls);
 * ``bare``: the fitted classifier alone on already scaled rows (the PyTorch module under
   ``torch.inference_mode`` with softmax, or scikit-learn's ``predict_proba``): the least Python there is;
 * ``onnx``: the exported file's ``InferenceSession.run`` on raw pixels (scaling included);
@@ -28,6 +30,7 @@ few epochs (``--data``; without it the synthetic demo set) or read from a run fo
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -55,7 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-epochs", type=int, default=2)
     parser.add_argument("--calls", type=int, default=100, help="batch-1 calls per variant")
     parser.add_argument("--batch", type=int, default=10_000, help="images per throughput call")
-    parser.add_argument("--repeats", type=int, default=3, help="throughput calls per variant")
+    parser.add_argument("--repeats", type=int, default=2, help="throughput calls per variant")
+    parser.add_argument("--padded", action="store_true", help="also time batch 1 with the networks' default padding")
     parser.add_argument("--threads", type=int, default=1, help="threads for PyTorch, BLAS and ONNX Runtime")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     return parser.parse_args(argv)
@@ -86,6 +90,19 @@ def load_models(args):
     source = f"{'synthetic demo set' if dataset.synthetic else args.data}, {args.per_class} images per class, " \
              f"{len(dataset.X_train):,} training images, networks {args.max_epochs} epochs"
     return models, dataset.X_test, source
+
+
+def single_row(model):
+    """A copy of ``model`` whose networks predict one row as one row, as ``hwr-eval serve`` sets them."""
+    from hwr_eval.models import HwrNet
+
+    if not any(isinstance(step, HwrNet) for _, step in model.steps):
+        return model
+    model = copy.deepcopy(model)
+    for _, step in model.steps:
+        if isinstance(step, HwrNet):
+            step.set_params(batch_size=1)
+    return model
 
 
 def variants(model, threads: int):
@@ -139,12 +156,17 @@ def bench_model(name: str, model, X_test: np.ndarray, args) -> dict:
     # Agreement on the batch (the tests demand <= 1e-4 and 100%).
     expected, got = model.predict_proba(batch), calls["onnx"](batch)
     singles = [batch[i:i + 1] for i in range(min(args.calls, len(batch)))]
-    interleaved(calls, singles[:10], 10)  # warm-up: first calls allocate and pick kernels
-    latency = interleaved(calls, singles, args.calls)
+    padded = None
+    if args.padded and single_row(model) is not model:  # a model with a network
+        padded = 1000 * float(np.median(interleaved({"model": model.predict_proba}, singles[:10], 10)["model"]))
+    one_row = {**calls, "model": single_row(model).predict_proba}
+    interleaved(one_row, singles[:10], 10)  # warm-up: first calls allocate and pick kernels
+    latency = interleaved(one_row, singles, args.calls)
     throughput = interleaved(calls, [batch], args.repeats)
     row = {"model": name, "export_s": round(export_s, 2),
            "max_proba_diff": float(np.abs(got - expected).max()),
-           "argmax_agreement": float((got.argmax(1) == expected.argmax(1)).mean())}
+           "argmax_agreement": float((got.argmax(1) == expected.argmax(1)).mean()),
+           "model_padded_median_ms": None if padded is None else round(padded, 3)}
     for variant in VARIANTS:
         ms = 1000 * np.asarray(latency[variant])
         row[f"{variant}_median_ms"] = round(float(np.median(ms)), 3)
@@ -155,12 +177,17 @@ def bench_model(name: str, model, X_test: np.ndarray, args) -> dict:
 
 def markdown(payload: dict) -> str:
     rows = payload["rows"]
-    lines = ["Batch-1 latency (median / 95th percentile, ms):", "",
+    lines = ["Batch-1 latency (median / 95th percentile, ms; the networks' predict_proba with batch size 1, as "
+             "`hwr-eval serve` sets it):", "",
              "| model | model's predict_proba | bare module | ONNX Runtime | OnnxClassifier | speed-up (median, model -> ONNX) |",
              "|---|---|---|---|---|---|"]
     for r in rows:
         cells = [f"{r[f'{v}_median_ms']:.2f} / {r[f'{v}_p95_ms']:.2f}" for v in VARIANTS]
         lines.append(f"| {r['model']} | " + " | ".join(cells) + f" | {r['model_median_ms'] / r['onnx_median_ms']:.1f}x |")
+    padded = [f"{r['model']} {r['model_padded_median_ms']:.1f} ms" for r in rows if r["model_padded_median_ms"] is not None]
+    if padded:
+        lines += ["", "With the default inference batch (one image padded to the training batch size; what `hwr-eval "
+                  "predict` does, median of 10 calls): " + ", ".join(padded) + "."]
     lines += ["", f"Batch-{payload['batch']:,} throughput (images per second, median of {payload['repeats']} calls):", "",
               "| model | model's predict_proba | bare module | ONNX Runtime | OnnxClassifier | speed-up (model -> ONNX) "
               "| export (s) | max probability difference | argmax agreement |",
@@ -174,7 +201,9 @@ def markdown(payload: dict) -> str:
               f"variants interleaved call by call; {payload['calls']} batch-1 calls. {env['cpu']}, {env['cores']} cores; "
               f"load average {payload['load_average_start']:.1f} at the start and {payload['load_average_end']:.1f} at the "
               f"end (other work was running on the machine). torch {env['torch']}, onnxruntime {env['onnxruntime']}, "
-              f"scikit-learn {env['sklearn']}.", ""]
+              f"scikit-learn {env['sklearn']}."
+              + (f" The bench took {payload['cpu_s']:.0f} s of CPU ({payload['wall_s']:.0f} s on the clock)."
+                 if payload.get("cpu_s") is not None else ""), ""]
     return "\n".join(lines)
 
 
@@ -189,7 +218,7 @@ def main(argv=None) -> dict:
     from hwr_eval.runs import environment
 
     torch.set_num_threads(args.threads)
-    load_start = os.getloadavg()[0]
+    load_start, wall_start = os.getloadavg()[0], time.perf_counter()
     with threadpool_limits(limits=args.threads):
         models, X_test, source = load_models(args)
         rows = []
@@ -200,6 +229,7 @@ def main(argv=None) -> dict:
                   f"{args.batch}: {r['model_images_per_s']:,} -> {r['onnx_images_per_s']:,} images/s", file=sys.stderr)
     payload = {"source": source, "threads": args.threads, "calls": args.calls, "batch": args.batch,
                "repeats": args.repeats, "load_average_start": load_start, "load_average_end": os.getloadavg()[0],
+               "cpu_s": round(time.process_time(), 1), "wall_s": round(time.perf_counter() - wall_start, 1),
                "environment": {"cpu": environment(device="cpu")["device_name"], "cores": os.cpu_count(),
                                "torch": torch.__version__, "onnxruntime": onnxruntime.__version__,
                                "sklearn": sklearn.__version__},
