@@ -20,8 +20,8 @@ def export_command(
                                       show_default=False)],
     model: Annotated[list[str] | None, typer.Option("--model", help="Export only this model of the run "
                                                     "(repeatable, or a comma list; default: every saved model).",
-                                                    show_default=False)] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+                                                    show_default=False, metavar="NAME")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Export format: onnx.", metavar="FORMAT")] = "onnx",
 ) -> None:
     """Export a run's saved models as ONNX files that take raw pixels and give probabilities and labels.
 

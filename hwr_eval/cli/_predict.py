@@ -61,6 +61,7 @@ def predict(
         load_model,
         predict_images,
         stored_selective,
+        stored_selective_onnx,
         write_predictions,
         write_sheet,
     )
@@ -74,7 +75,8 @@ def predict(
         raise HwrError("give --threshold P or --abstain, not both")
     if threshold is not None and not 0.0 <= threshold <= 1.0:  # checked here: typer's range check prints a box
         raise HwrError(f"--threshold {threshold:g}: must be a probability between 0 and 1")
-    if model.suffix.lower() == ".onnx":
+    onnx = model.suffix.lower() == ".onnx"
+    if onnx:
         from ..models import RUNTIME_NAME, OnnxClassifier
 
         estimator = OnnxClassifier(model)
@@ -83,7 +85,7 @@ def predict(
         estimator = load_model(model)
     temperature, score = None, "max_proba"
     if abstain:
-        selective = stored_selective(model)
+        selective = stored_selective_onnx(estimator) if onnx else stored_selective(model)
         threshold = float(selective["threshold"])
         if selective.get("calibrated") and selective.get("temperature"):
             temperature = float(selective["temperature"])

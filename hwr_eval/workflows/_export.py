@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,10 +70,32 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike, *, models
     for target in targets:
         check_output(target, inputs=inputs, what="--out")
         check_new_file(target)
-    exported = [to_onnx(folder.load_model(name), name=name).SerializeToString() for name in names]
+    exported = [_with_selective(to_onnx(folder.load_model(name), name=name), record.models[name].selective).SerializeToString()
+                for name in names]
     for target, data in zip(targets, exported):
         write_new_file(target, data)
     return targets
 
 
-__all__ = ["EXPORT_FORMATS", "export_run"]
+def _with_selective(proto, selective):
+    """Add the run's stored abstention setting (``results.json`` -> ``models.NAME.selective``) as the ``selective``
+    metadata, so ``hwr-eval predict --abstain`` works with the file alone."""
+    if isinstance(selective, dict) and isinstance(selective.get("threshold"), (int, float)):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "selective", json.dumps(selective)
+    return proto
+
+
+def stored_selective_onnx(model) -> dict:
+    """The abstention setting an export carries (see :func:`export_run`), or one line saying there is none."""
+    try:
+        selective = json.loads(model.metadata.get("selective") or "null")
+    except ValueError:
+        selective = None
+    if not isinstance(selective, dict) or not isinstance(selective.get("threshold"), (int, float)):
+        raise HwrError(f"{model.name}: no abstention threshold stored in this ONNX file (exported from a run whose "
+                       "results.json holds one, it carries it); give --threshold P")
+    return selective
+
+
+__all__ = ["EXPORT_FORMATS", "export_run", "stored_selective_onnx"]

@@ -99,6 +99,24 @@ def test_predict_with_the_onnx_file_answers_as_with_the_model(invoke, run, expor
         assert "running with ONNX Runtime" in fast.stderr and "ONNX Runtime" not in plain.stderr
 
 
+def test_predict_abstains_with_the_threshold_the_export_carries(invoke, one_line_error, run, exported, small_synthetic,
+                                                               tmp_path):
+    out, _ = exported
+    image = save_scan(render_scan(small_synthetic.X_test[:3], height=80, random_state=2), tmp_path / "line.png")
+    plain = invoke("predict", "--model", run / "models" / "cnn.joblib", image, "--abstain")
+    fast = invoke("predict", "--model", out / "cnn.onnx", image, "--abstain")
+    assert plain.exit_code == 0 and fast.exit_code == 0, fast.output
+    assert "abstaining below max_proba" in plain.stderr  # the run stored a threshold: the test means something
+    assert fast.stdout == plain.stdout
+    assert [line for line in fast.stderr.splitlines() if line.startswith("abstaining")] == \
+        [line for line in plain.stderr.splitlines() if line.startswith("abstaining")]
+    bare = tmp_path / "bare.onnx"
+    from hwr_eval.models import export_onnx
+
+    export_onnx(load_model(run / "models" / "cnn.joblib"), bare)  # not from a run: no threshold inside
+    one_line_error(invoke("predict", "--model", bare, image, "--abstain"), "no abstention threshold stored", "--threshold P")
+
+
 def test_predict_refuses_an_onnx_file_that_is_not_an_export(invoke, one_line_error, small_synthetic, tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"\x08\x07garbage")
