@@ -233,7 +233,7 @@ def _cascade_module(cascade):
     spread[sub_cols, pair_cols] = 1.0
 
     class Cascade(torch.nn.Module):
-        """:meth:`CascadeClassifier.predict_proba` in tensor operations, row by row identical."""
+        """:meth:`CascadeClassifier.predict_proba` in tensor operations (float32 where it computes in float64)."""
 
         def __init__(self):
             super().__init__()
