@@ -79,6 +79,14 @@ def test_a_model_without_an_onnx_form_is_one_line(serve_run, small_synthetic, tm
     joblib.dump(deskewed, copy / "models" / "knn.joblib")
     with pytest.raises(HwrError, match="model 'knn': ONNX export cannot express deskewing.*serve without --onnx"):
         load_run_models(copy, onnx=True)
+    # The command line reaches the same check (and stops before anything listens).
+    from typer.testing import CliRunner
+
+    from hwr_eval.cli import app
+
+    result = CliRunner().invoke(app, ["serve", str(copy), "--onnx"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "error: model 'knn': ONNX export cannot express deskewing" in result.stderr
 
 
 def test_serve_onnx_without_the_packages_names_the_extra(serve_run, monkeypatch):
