@@ -22,6 +22,8 @@ _LAZY = {
     "CascadeClassifier": "models",
     "list_models": "models",
     "make_model": "models",
+    "export_onnx": "models",
+    "OnnxClassifier": "models",
     "evaluate": "evaluation",
     "SelectiveClassifier": "evaluation",
     "ContextClassifier": "evaluation",

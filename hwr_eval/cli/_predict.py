@@ -35,7 +35,8 @@ def predict(
     images: Annotated[list[Path], typer.Argument(help="Image files (PNG, JPEG, TIFF, BMP, GIF), folders or globs.",
                                                  show_default=False)],
     model: Annotated[Path, typer.Option("--model", help="A saved model: RUN/models/NAME.joblib from "
-                                        "`hwr-eval compare --save-models`.", dir_okay=False, show_default=False)],
+                                        "`hwr-eval compare --save-models`, or NAME.onnx from `hwr-eval export` "
+                                        "(run with ONNX Runtime).", dir_okay=False, show_default=False)],
     out: Annotated[Path | None, typer.Option("--out", help="Also write the predictions: .csv (one row per "
                                              "character) or .json (per image).", dir_okay=False)] = None,
     context: Annotated[str | None, typer.Option("--context", help="Allowed classes: digits, letters, 36, or a "
@@ -60,6 +61,7 @@ def predict(
         load_model,
         predict_images,
         stored_selective,
+        stored_selective_onnx,
         write_predictions,
         write_sheet,
     )
@@ -73,10 +75,17 @@ def predict(
         raise HwrError("give --threshold P or --abstain, not both")
     if threshold is not None and not 0.0 <= threshold <= 1.0:  # checked here: typer's range check prints a box
         raise HwrError(f"--threshold {threshold:g}: must be a probability between 0 and 1")
-    estimator = load_model(model)
+    onnx = model.suffix.lower() == ".onnx"
+    if onnx:
+        from ..models import RUNTIME_NAME, OnnxClassifier
+
+        estimator = OnnxClassifier(model)
+        err_console.print(f"{model}: running with {RUNTIME_NAME}", highlight=False, markup=False, soft_wrap=True)
+    else:
+        estimator = load_model(model)
     temperature, score = None, "max_proba"
     if abstain:
-        selective = stored_selective(model)
+        selective = stored_selective_onnx(estimator) if onnx else stored_selective(model)
         threshold = float(selective["threshold"])
         if selective.get("calibrated") and selective.get("temperature"):
             temperature = float(selective["temperature"])

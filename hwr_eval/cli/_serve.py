@@ -23,6 +23,8 @@ def serve(
     collect: Annotated[Path | None, typer.Option("--collect", help="Save drawings whose label you confirm as "
                                                  "DIR/<class>/<time>-<n>.png (read back by `hwr-eval predict` and "
                                                  "read_drawn).", file_okay=False, show_default=False)] = None,
+    onnx: Annotated[bool, typer.Option("--onnx", help="Answer with ONNX Runtime: each model is exported in memory "
+                                       "first (needs the onnx extra).")] = False,
 ) -> None:
     """Serve a page to draw a character (or upload a photo) and see every saved model's answer.
 
@@ -40,4 +42,4 @@ def serve(
         style = "bold red" if line.startswith("WARNING") else None
         target.print(line, style=style, highlight=False, markup=False, soft_wrap=True)
 
-    run_server(run_dir, host=host, port=port, collect_dir=collect, announce=announce)
+    run_server(run_dir, host=host, port=port, collect_dir=collect, announce=announce, onnx=onnx)

@@ -11,6 +11,8 @@ from ._cascade import CascadeClassifier
 from ._features import final_net, logits_and_features
 from ._modules import CNN, MLP, LeNet5, LinearNet, ModernCNN
 from ._net import HwrNet
+from ._onnx import METADATA_KEYS, export_onnx, to_onnx
+from ._onnx_runtime import RUNTIME_NAME, OnnxClassifier
 from ._outliers import OUTLIER_GENERATORS, OUTLIER_PRESETS, OutlierExposure, make_outliers, uniform_cross_entropy
 from ._preprocessing import InvertedImagesWarning, PixelScaler, deskew
 from ._recipe import LR_SCHEDULES, EpochSpanLRScheduler
@@ -41,16 +43,20 @@ __all__ = [
     "LR_SCHEDULES",
     "LeNet5",
     "LinearNet",
+    "METADATA_KEYS",
     "ModernCNN",
     "OUTLIER_GENERATORS",
     "OUTLIER_PRESETS",
     "OutlierExposure",
+    "OnnxClassifier",
     "PixelScaler",
+    "RUNTIME_NAME",
     "augment_batch",
     "check_model_for_data",
     "check_model_params",
     "deskew",
     "final_net",
+    "export_onnx",
     "is_seed_deterministic",
     "list_models",
     "logits_and_features",
@@ -58,6 +64,7 @@ __all__ = [
     "make_outliers",
     "n_parameters",
     "resolve_params",
+    "to_onnx",
     "training_history",
     "uniform_cross_entropy",
     "weight_maps",

@@ -156,6 +156,20 @@ class PixelScaler(ValidatedParamsMixin, OneToOneFeatureMixin, TransformerMixin, 
 
     def transform(self, X) -> np.ndarray:
         """Return ``X`` (deskewed if asked, then) scaled to the chosen range as float32."""
+        X = self.check_pixels(X)
+        X = X.astype(np.float32, copy=False) / np.float32(self.input_max_)  # now in [0, 1]
+        if self.deskew:
+            side = round(np.sqrt(X.shape[1]))
+            X = deskew(X.reshape(-1, side, side)).reshape(len(X), -1)
+        if self.mode == "negative":
+            return X * np.float32(2.0) - np.float32(1.0)
+        if self.mode == "positive":
+            return X
+        return (X >= np.float32(0.5)).astype(np.float32)
+
+    def check_pixels(self, X) -> np.ndarray:
+        """``X`` as validated ``(n, n_features)`` rows, unscaled, after refusing pixels this scaler cannot take:
+        the other range, the other polarity, the wrong width (what ``transform`` checks first)."""
         check_is_fitted(self, "input_max_")
         X = validate_data(self, self._as_rows(X, fitted=True), dtype="numeric", reset=False)
         high = _check_range(X)
@@ -176,15 +190,7 @@ class PixelScaler(ValidatedParamsMixin, OneToOneFeatureMixin, TransformerMixin, 
                 f"most of these {len(X)} images have the other polarity than the training images ({expected}): "
                 f"every prediction would be wrong; pass {_flip(self.input_max_)}"
             )
-        X = X.astype(np.float32, copy=False) / np.float32(self.input_max_)  # now in [0, 1]
-        if self.deskew:
-            side = round(np.sqrt(X.shape[1]))
-            X = deskew(X.reshape(-1, side, side)).reshape(len(X), -1)
-        if self.mode == "negative":
-            return X * np.float32(2.0) - np.float32(1.0)
-        if self.mode == "positive":
-            return X
-        return (X >= np.float32(0.5)).astype(np.float32)
+        return X
 
 
 def _is_square(n: int) -> bool:

@@ -164,7 +164,7 @@ def page_html() -> str:
 
 def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None = None, *,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_UPLOAD_PIXELS,
-               models: list[ServedModel] | None = None, workers: int | None = None):
+               models: list[ServedModel] | None = None, workers: int | None = None, onnx: bool = False):
     """The FastAPI app serving the saved models of ``run_dir``.
 
     Parameters
@@ -182,12 +182,14 @@ def create_app(run_dir: str | os.PathLike, collect_dir: str | os.PathLike | None
     workers : int, optional
         Threads that preprocess and predict (default: one per CPU core). Each computes on one core:
         PyTorch is set to one thread for the whole process.
+    onnx : bool, default=False
+        Answer with ONNX Runtime: each model is exported in memory (see :func:`load_run_models`).
     """
     from ..data import read_character
     from ._collect import Collector
 
     run_dir = Path(run_dir)
-    served = load_run_models(run_dir) if models is None else models
+    served = load_run_models(run_dir, onnx=onnx) if models is None else models
     by_name = {m.name: m for m in served}
     classes = sorted({c for m in served for c in m.classes}, key=lambda c: (not c.isdigit(), c.islower(), c))
     collector = Collector(collect_dir) if collect_dir is not None else None

@@ -63,13 +63,19 @@ class ServedModel:
     def classes(self) -> list[str]:
         return [str(c) for c in self.model.classes_]
 
+    @property
+    def runtime(self) -> str:
+        """What computes the answers: ``"ONNX Runtime"`` for an ONNX export, else the model itself."""
+        return getattr(self.model, "runtime", "scikit-learn / PyTorch")
+
     def describe(self) -> dict:
         """The model as ``GET /api/models`` lists it."""
         abstention = None if self.abstention is None else {
             "threshold": self.abstention.threshold, "target_risk": self.abstention.target_risk,
             "score": self.abstention.score, "temperature": self.abstention.temperature}
         return {"name": self.name, "test_accuracy": self.test_accuracy, "classes": "".join(self.classes),
-                "abstention": abstention, "unknown_detector": self.unknown_detector is not None}
+                "abstention": abstention, "unknown_detector": self.unknown_detector is not None,
+                "runtime": self.runtime}
 
     def answer(self, x: np.ndarray, context: str = "all") -> dict:
         """This model's answer for one preprocessed character ``x`` ((784,) uint8).
@@ -114,15 +120,22 @@ def _single_row_inference(model) -> None:
             step.set_params(batch_size=1)
 
 
-def load_run_models(run_dir: str | Path) -> list[ServedModel]:
+def load_run_models(run_dir: str | Path, *, onnx: bool = False) -> list[ServedModel]:
     """The saved models of a run folder with their test accuracy and stored abstention setting.
 
     Reads ``RUN/results.json`` (checked by the report's reader) and ``RUN/models/<name>.joblib`` for
     each model it lists (``hwr-eval compare --save-models``). A model without a saved file is skipped;
     a run with none raises a one-line :class:`HwrError`. Only load run folders you trust: joblib files
-    are pickles.
+    are pickles. ``onnx=True`` exports each model in memory and answers with ONNX Runtime
+    (:class:`~hwr_eval.models.OnnxClassifier`, one thread each, like the PyTorch models here); a model
+    with no ONNX form is a one-line error naming it.
     """
     from ..runs import RunFolder, read_record
+
+    if onnx:
+        from ..models._onnx import require_onnx
+
+        require_onnx("serve --onnx")  # before any model is loaded
 
     run_dir = Path(run_dir)
     record = read_record(run_dir)
@@ -135,6 +148,14 @@ def load_run_models(run_dir: str | Path) -> list[ServedModel]:
         if not result.files.get("model") or not (run_dir / result.files["model"]).is_file():
             continue  # not saved (or removed since): the run's other models are served
         model = folder.load_model(name)
+        detector = getattr(model, "unknown_detector_", None)
+        if onnx:
+            from ..models import OnnxClassifier
+
+            try:
+                model = OnnxClassifier.from_model(model, name=name, threads=1)
+            except HwrError as exc:
+                raise HwrError(f"model {name!r}: {exc}; serve without --onnx") from None
         selective = result.selective if isinstance((result.selective or {}).get("threshold"), (int, float)) else None
         abstention = None
         if selective is not None:
@@ -143,7 +164,6 @@ def load_run_models(run_dir: str | Path) -> list[ServedModel]:
                                     score=selective.get("score") or "max_proba",
                                     temperature=float(temperature) if temperature else None)
         accuracy = result.metrics.get("accuracy")
-        detector = getattr(model, "unknown_detector_", None)
         served.append(ServedModel(name=name, model=model,
                                   test_accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None,
                                   abstention=abstention,

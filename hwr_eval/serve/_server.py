@@ -64,7 +64,7 @@ def make_server(app, sock: socket.socket, *, log_level: str = "warning"):
 
 def serve(run_dir: str | os.PathLike, *, host: str = LOCAL_HOST, port: int | None = None,
           collect_dir: str | os.PathLike | None = None, announce: Callable[[str], None] = print,
-          log_level: str = "warning") -> None:
+          log_level: str = "warning", onnx: bool = False) -> None:
     """Serve the saved models of ``run_dir`` until Ctrl-C.
 
     Parameters
@@ -80,17 +80,20 @@ def serve(run_dir: str | os.PathLike, *, host: str = LOCAL_HOST, port: int | Non
         Folder for confirmed drawings (see :class:`~hwr_eval.serve.Collector`).
     announce : callable, default=print
         Receives the lines meant for the user (address, warnings, "stopped").
+    onnx : bool, default=False
+        Answer with ONNX Runtime (every model exported in memory first).
     """
     from ._app import create_app
 
-    app = create_app(run_dir, collect_dir)  # loads the models: errors come before anything listens
+    app = create_app(run_dir, collect_dir, onnx=onnx)  # loads the models: errors come before anything listens
     sock = bind(host, port)
     try:
         if not is_local(host):
             announce(f"WARNING: listening on {host}: anyone who can reach this machine on the network can use "
                      "this server (and, with --collect, write files into the collect folder)")
         names = ", ".join(app.state.models)
-        announce(f"serving {len(app.state.models)} models of {Path(run_dir)} ({names}) at {url_of(sock)}  "
+        runtime = " with ONNX Runtime" if onnx else ""
+        announce(f"serving {len(app.state.models)} models of {Path(run_dir)} ({names}){runtime} at {url_of(sock)}  "
                  f"(API docs: {url_of(sock)}docs; Ctrl-C stops)")
         if collect_dir is not None:
             announce(f"confirmed drawings go to {Path(collect_dir)}/<class>/")

@@ -5,6 +5,7 @@ from ._configure import build_models, build_spec_models, configure_model, run_se
 from ._cv import CV_SCORING, run_cv
 from ._dask import check_scheduler, dask_backend, dask_client, parse_scheduler
 from ._events import RunEvents
+from ._export import EXPORT_FORMATS, export_run, stored_selective_onnx
 from ._grid import run_grid
 from ._interrupt import CompareInterrupted
 from ._predict import (
@@ -23,6 +24,7 @@ from ._score import check_dataset, score_model, timed_fit
 __all__ = [
     "ABSTAIN",
     "CV_SCORING",
+    "EXPORT_FORMATS",
     "CharacterPrediction",
     "CompareInterrupted",
     "ImagePrediction",
@@ -34,6 +36,7 @@ __all__ = [
     "check_scheduler",
     "dask_backend",
     "dask_client",
+    "export_run",
     "load_model",
     "parse_scheduler",
     "predict_characters",
@@ -49,6 +52,7 @@ __all__ = [
     "timed_fit",
     "check_dataset",
     "stored_selective",
+    "stored_selective_onnx",
     "write_predictions",
     "write_sheet",
 ]
