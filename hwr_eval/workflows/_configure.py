@@ -207,7 +207,7 @@ def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: M
 
     if spec.unknown and kind != "compare":
         raise HwrError(f"--unknown is an option of compare, not of {kind}")
-    check_unknown_options(spec, estimators)  # detector names and what each model can do, before anything else
+    own_unknowns = check_unknown_options(spec, estimators)  # detectors, and --unknown-dir read, before anything else
     if spec.context is not None and dataset is None:
         resolve_context(spec.context, list(CLASS_SETS[spec.data.classes]))  # before loading anything
     if spec.track:
@@ -227,7 +227,7 @@ def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: M
             resolve_context(spec.context, dataset.classes)
         check_dataset(dataset)
         check_models_for_data(spec, estimators, int(len(dataset.y_train) * train_fraction), len(dataset.classes))
-        unknown_sets = run_unknown_sets(spec, dataset) if spec.unknown else None  # an empty or bad --unknown-dir fails here
+        unknown_sets = run_unknown_sets(spec, dataset, own_unknowns) if spec.unknown else None
         command = command or default_command(kind, spec)
         folder = RunFolder.create(kind, dataset, spec=spec, settings=run_settings(spec, dataset), command=command,
                                   claimed=claimed)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..data import FAR_UNKNOWN_SETS, NEAR_UNKNOWN_LETTERS, Dataset, load_unknowns
+from ..data import FAR_UNKNOWN_SETS, NEAR_UNKNOWN_LETTERS, Dataset, folder_unknowns, load_unknowns
 from ..errors import HwrError
 from ..evaluation import DETECTORS, UnknownRejector, check_detector, detectors_for, known_threshold, unknown_table
 from ..evaluation._unknowns import DEFAULT_KEEP, fit_scorer
@@ -31,26 +31,28 @@ GALLERY_SIZE = 12
 REJECTORS_FORMAT = "hwr-eval unknown rejectors 1"
 
 
-def check_unknown_options(spec: RunSpec, estimators) -> None:
-    """Refuse, before the run folder is claimed, a detector name that does not exist or that a model cannot use.
+def check_unknown_options(spec: RunSpec, estimators) -> np.ndarray | None:
+    """Refuse, before the run folder is claimed, a detector name that does not exist or that a model cannot use,
+    and an empty or unreadable ``spec.unknown_dir``; return that folder's images (None without one).
 
     Only detectors named in ``spec.unknown_detectors`` are checked against the models; by default each model
     gets the detectors it supports.
     """
-    if not spec.unknown or spec.unknown_detectors is None:
-        return
-    for detector in spec.unknown_detectors:
+    if not spec.unknown:
+        return None
+    for detector in spec.unknown_detectors or ():
         if detector not in DETECTORS:
             try:
                 check_detector(None, detector)
             except HwrError as exc:
                 raise HwrError(f"--unknown-detectors: {exc}") from None
     for name, model in estimators.items():
-        for detector in spec.unknown_detectors:
+        for detector in spec.unknown_detectors or ():
             try:
                 check_detector(model, detector)
             except HwrError as exc:
                 raise HwrError(f"--unknown-detectors: model {name}: {exc}") from None
+    return None if spec.unknown_dir is None else folder_unknowns(spec.unknown_dir)
 
 
 def _lowercase_dir(dataset: Dataset) -> str | None:
@@ -63,18 +65,17 @@ def _lowercase_dir(dataset: Dataset) -> str | None:
     return directory if any(SOURCES[s].files(Path(directory)) for s in PRIORITY["lowercase"]) else None
 
 
-def run_unknown_sets(spec: RunSpec, dataset: Dataset) -> dict[str, np.ndarray]:
+def run_unknown_sets(spec: RunSpec, dataset: Dataset, own: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The unknown sets of a run, loaded once with the run's data folder and data seed.
 
-    ``lowercase`` when the data folder has lowercase letters (at most ``N_UNKNOWN`` in all), the generated
-    sets, and ``folder`` for ``spec.unknown_dir``. A bad folder is one line of :class:`HwrError`.
+    ``lowercase`` when the data folder has lowercase letters (at most about ``N_UNKNOWN`` in all), the
+    generated sets, and ``folder``: ``own``, the images of ``spec.unknown_dir`` (:func:`check_unknown_options`).
     """
     lowercase = _lowercase_dir(dataset)
     names = (["lowercase"] if lowercase else []) + list(FAR_UNKNOWN_SETS)
-    if spec.unknown_dir is not None:
-        names.append("folder")
-    return load_unknowns(names, data_dir=lowercase, folder=spec.unknown_dir, n_generated=N_UNKNOWN,
+    sets = load_unknowns(names, data_dir=lowercase, n_generated=N_UNKNOWN,
                          per_class=math.ceil(N_UNKNOWN / len(NEAR_UNKNOWN_LETTERS)), seed=spec.data.seed)
+    return sets if own is None else {**sets, "folder": own}
 
 
 def _gallery(model, detector_scores: dict[str, np.ndarray], sets: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
