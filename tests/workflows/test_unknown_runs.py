@@ -39,7 +39,7 @@ def unknown_run(small_synthetic, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("hwr_eval.workflows._unknowns.N_UNKNOWN", N)
         run_dir = run_compare(["knn", "logreg"], small_synthetic, root / "run", n_resamples=20, unknown_dir=str(root / "own"),
-                              save_models=True, overrides={"logreg": {"max_iter": 50}})
+                              save_models=True, overrides={"logreg": {"max_iter": 50}}, report=False)
     return run_dir, root
 
 
@@ -87,22 +87,24 @@ def test_auroc_matches_sklearn_on_independently_recomputed_scores(unknown_run, s
     assert table.loc[("knn", "neighbour_distance", "blank"), "auroc"] == pytest.approx(expected, abs=1e-9)
 
 
-def test_report_has_the_section_and_report_rebuilds_it(unknown_run, tmp_path):
+def test_report_run_draws_the_section_from_the_run_folder(unknown_run):
     from typer.testing import CliRunner
 
     from hwr_eval.cli import app
 
-    run_dir, _ = unknown_run
-    first = (run_dir / "report.html").read_text()
-    assert 'id="unknown-input"' in first and '<a href="#unknown-input">' in first
-    section = first.split('id="unknown-input"')[1].split("</section>")[0]
-    assert "<h3>knn</h3>" in section and "<h3>logreg</h3>" in section
-    assert section.count("<img") == 6  # histograms, ROC and gallery per model
-    (run_dir / "report.html").unlink()
+    run_dir, _ = unknown_run  # compare ran with report=False: `hwr-eval report` builds it from the files alone
     result = CliRunner().invoke(app, ["report", str(run_dir)])
     assert result.exit_code == 0, result.output
-    again = (run_dir / "report.html").read_text()
-    assert again.split('id="unknown-input"')[1].split("</section>")[0] == section
+    document = (run_dir / "report.html").read_text()
+    assert '<a href="#unknown-input">Unknown input</a>' in document
+    section = document.split('id="unknown-input"')[1].split("</section>")[0]
+    assert "<h3>knn</h3>" in section and "<h3>logreg</h3>" in section
+    assert section.count("<img") == 6  # histograms, ROC curves and the gallery, per model
+    table = pd.read_csv(run_dir / "unknowns.csv")
+    row = table[(table["model"] == "knn") & (table["detector"] == "neighbour_distance")
+                & (table["unknown_set"] == "blank")].iloc[0]
+    knn = section.split("<h3>knn</h3>")[1].split("<h3>")[0]
+    assert f"{row['auroc']:.3f}<br><small>FPR {100 * row['fpr_at_95_tpr']:.0f}% · rej. " in knn
 
 
 def test_saved_scores_give_the_table_and_the_gallery(unknown_run):
@@ -159,3 +161,16 @@ def test_predict_answers_unknown_for_noise_and_a_class_for_a_known_character(unk
         f"unknown (neighbour_distance score {score:.4g} below threshold {rejector.threshold_:.4g}")
     label = str(open_run(run_dir).load_model("knn").predict(read_images(known))[0])
     assert lines[str(known)].startswith(f"{label}  p=")
+
+
+def test_serve_gives_each_model_its_best_rejector(unknown_run, small_synthetic):
+    from hwr_eval.serve import load_run_models
+
+    run_dir, _ = unknown_run
+    record = open_run(run_dir).record
+    noise = generated_unknowns("gaussian_noise", 1, seed=5)[0]
+    for served in load_run_models(run_dir):
+        best = load_rejector(run_dir / "models" / f"{served.name}.joblib")
+        assert served.unknown_detector.detector == record.models[served.name].unknowns["best_detector"] == best.detector
+        for x in (noise, small_synthetic.X_test[0]):
+            assert served.answer(x)["unknown"] == bool(best.is_unknown(x.reshape(1, -1))[0])
