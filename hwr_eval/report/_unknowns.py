@@ -128,10 +128,14 @@ def unknown_section(run: RunFolder) -> str:
     """The ``<section id="unknown-input">`` of the report, or "" when the run did not score unknown input."""
     if run.unknowns is None:
         return ""
+    sets = [str(s) for s in dict.fromkeys(run.unknowns["unknown_set"])]
+    missing = "" if "lowercase" in sets else (" No lowercase letters (near unknowns) were scored: the run's data "
+                                              "folder has none.")
+    keep = next((r.unknowns.get("keep") for r in run.record.models.values() if r.unknowns), None)
     parts = [f'<section id="{SECTION_ID}"><h2>{SECTION_TITLE}</h2>',
-             '<p class="note wide">How well each model tells input of none of its classes (lowercase letters, blank '
-             "frames, noise, scribbles, blobs, your own folder) from the known test images. Each detector gives every "
-             "image a known-score; an image scoring below the threshold that keeps 95% of the known validation images "
+             '<p class="note wide">How well each model tells input of none of its classes from the known test images; '
+             f"unknown sets: {esc(', '.join(s.replace('_', ' ') for s in sets))}.{missing} Each detector gives every "
+             f"image a known-score; an image scoring below the threshold that keeps {_pct(keep, 0)} of the known validation images "
              "is rejected as unknown. AUROC 1 separates them perfectly, 0.5 not at all.</p>"]
     parts += [model_part(run, name) for name in run.record.models]
     parts.append("</section>")
