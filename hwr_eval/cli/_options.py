@@ -123,6 +123,15 @@ ContextOpt = Annotated[str | None, typer.Option(
                       "comma-separated list such as O,0,Q.")]
 RobustnessOpt = Annotated[bool | None, typer.Option(
     "--robustness/--no-robustness", help="Also score every model under corruptions and rotations.", show_default=False)]
+UnknownOpt = Annotated[bool | None, typer.Option(
+    "--unknown/--no-unknown", help="Also measure how well each model rejects input of none of its classes (lowercase "
+    "letters, blank frames, noise, scribbles, blobs): unknowns.csv and a report section.", show_default=False)]
+UnknownDirOpt = Annotated[Path | None, typer.Option(
+    "--unknown-dir", help="A folder of your own images of none of the classes, scored as the unknown set 'folder' "
+    "(implies --unknown).", file_okay=False, show_default=False)]
+UnknownDetectorsOpt = Annotated[str | None, typer.Option(
+    "--unknown-detectors", help="Comma-separated detectors to score, e.g. msp,energy (default: every detector each "
+    "model supports; implies --unknown).", show_default=False)]
 
 SeedsOpt = Annotated[int | None, typer.Option(
     "--seeds", help="Train every model N times (model seeds seed, seed+1, ...) and judge each pair across the runs "
@@ -143,7 +152,8 @@ ExperimentOpt = Annotated[str | None, typer.Option(
 
 _DATA_FIELDS = {"data": "data_dir", "classes": "classes", "per_class": "per_class", "split": "split", "data_seed": "seed"}
 _RUN_FIELDS = ("max_epochs", "device", "model_seed", "target_risk", "context", "robustness", "save_models", "scheduler",
-               "seeds", "vary", "rope", "n_jobs", "track", "tracking_uri", "experiment")
+               "seeds", "vary", "rope", "n_jobs", "track", "tracking_uri", "experiment", "unknown", "unknown_dir",
+               "unknown_detectors")
 
 
 def spec_from_options(ctx: typer.Context, *, models: list[str] | None, config: Path | None, set_: list[str] | None,
@@ -163,7 +173,8 @@ def spec_from_options(ctx: typer.Context, *, models: list[str] | None, config: P
         given |= {"data_seed", "model_seed"}
     data = {field: str(values[o]) if isinstance(values[o], Path) else values[o]
             for o, field in _DATA_FIELDS.items() if o in given}
-    changes: dict[str, Any] = {name: values[name] for name in _RUN_FIELDS if name in given}
+    changes: dict[str, Any] = {name: str(values[name]) if isinstance(values[name], Path) else values[name]
+                               for name in _RUN_FIELDS if name in given}
     if data:
         changes["data"] = data
     if "out" in given:

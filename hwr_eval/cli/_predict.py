@@ -15,18 +15,26 @@ def _top(char) -> str:
     return ", ".join(f"{label} {p:.2f}" for label, p in char.top)
 
 
-def _print_predictions(predictions) -> None:
+def _answer(c, rejector) -> str:
+    """The printed answer: the label, or why the character is taken for none of the classes."""
+    if c.unknown:
+        return (f"unknown ({rejector.detector} score {c.unknown_score:.4g} below threshold {rejector.threshold_:.4g}; "
+                f"best class {c.best})")
+    return c.label
+
+
+def _print_predictions(predictions, rejector=None) -> None:
     for pred in predictions:
         if len(pred.characters) == 1:
             c = pred.characters[0]
-            console.print(f"{pred.path}: {c.label}  p={c.probability:.2f}  top 3: {_top(c)}", highlight=False, markup=False,
-                          soft_wrap=True)
+            console.print(f"{pred.path}: {_answer(c, rejector)}  p={c.probability:.2f}  top 3: {_top(c)}",
+                          highlight=False, markup=False, soft_wrap=True)
             continue
         console.print(f"{pred.path}: {pred.text}  ({len(pred.characters)} characters)", highlight=False, markup=False,
                       soft_wrap=True)
         for position, c in enumerate(pred.characters, start=1):
-            console.print(f"  {position:>2} {c.label}  p={c.probability:.2f}  top 3: {_top(c)}", highlight=False,
-                          markup=False, soft_wrap=True)
+            console.print(f"  {position:>2} {_answer(c, rejector)}  p={c.probability:.2f}  top 3: {_top(c)}",
+                          highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command("predict")
@@ -49,6 +57,13 @@ def predict(
                                          "into a line of characters).")] = False,
     show: Annotated[Path | None, typer.Option("--show", help="Write an HTML sheet: each input, its normalised "
                                               "characters and the predictions.", dir_okay=False)] = None,
+    unknown: Annotated[str | None, typer.Option("--unknown", help="Answer 'unknown' for characters of none of the "
+                                                "classes, by this detector (msp, energy, ...): the rejector saved "
+                                                "beside the model by `compare --save-models --unknown`.",
+                                                show_default=False)] = None,
+    unknown_keep: Annotated[float | None, typer.Option("--unknown-keep", help="Share of known validation images "
+                                                       "the --unknown threshold keeps (default: the run's, 0.95).",
+                                                       show_default=False)] = None,
 ) -> None:
     """Read handwritten characters or short lines from image files with a saved model.
 
@@ -75,6 +90,20 @@ def predict(
         raise HwrError("give --threshold P or --abstain, not both")
     if threshold is not None and not 0.0 <= threshold <= 1.0:  # checked here: typer's range check prints a box
         raise HwrError(f"--threshold {threshold:g}: must be a probability between 0 and 1")
+    rejector = None
+    if unknown_keep is not None and unknown is None:
+        raise HwrError("--unknown-keep needs --unknown DETECTOR")
+    if unknown is not None:
+        from ..evaluation._unknowns import check_keep
+        from ..workflows import load_rejector
+
+        try:
+            keep = None if unknown_keep is None else check_keep(unknown_keep)
+        except HwrError as exc:
+            raise HwrError(f"--unknown-keep: {exc}") from None
+        rejector = load_rejector(model, unknown, keep)
+        err_console.print(f"unknown below {rejector.detector} score {rejector.threshold_:.4g} (keeps "
+                          f"{rejector.keep:g} of the known validation images)", highlight=False, soft_wrap=True)
     onnx = model.suffix.lower() == ".onnx"
     if onnx:
         from ..models import RUNTIME_NAME, OnnxClassifier
@@ -94,8 +123,8 @@ def predict(
         err_console.print(f"abstaining below {score} {threshold:.3f}" + (f" (target risk {risk:g})" if risk else "")
                           + (f", temperature {temperature:.3f}" if temperature else ""), highlight=False)
     predictions = predict_images(estimator, images, segment=not single, context=context, threshold=threshold,
-                                 temperature=temperature, score=score)
-    _print_predictions(predictions)
+                                 temperature=temperature, score=score, rejector=rejector)
+    _print_predictions(predictions, rejector)
     if out is not None:
         write_predictions(predictions, out)
         console.print(f"wrote {out}", highlight=False)

@@ -48,6 +48,9 @@ from ._options import (
     TargetRiskOpt,
     TrackingUriOpt,
     TrackOpt,
+    UnknownDetectorsOpt,
+    UnknownDirOpt,
+    UnknownOpt,
     VaryOpt,
     _check_n_jobs,
     _check_scheduler,
@@ -129,6 +132,9 @@ def compare(
     target_risk: TargetRiskOpt = None,
     context: ContextOpt = None,
     robustness: RobustnessOpt = None,
+    unknown: UnknownOpt = None,
+    unknown_dir: UnknownDirOpt = None,
+    unknown_detectors: UnknownDetectorsOpt = None,
     seeds: SeedsOpt = None,
     vary: VaryOpt = None,
     rope: RopeOpt = None,
@@ -145,7 +151,8 @@ def compare(
                  max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed, model_seed=model_seed, out=out,
                  save_models=save_models, quiet=quiet, no_report=no_report, scheduler=scheduler,
                  target_risk=target_risk, context=context, robustness=robustness, seeds=seeds, vary=vary, rope=rope,
-                 n_jobs=n_jobs, track=track, tracking_uri=tracking_uri, experiment=experiment)
+                 n_jobs=n_jobs, track=track, tracking_uri=tracking_uri, experiment=experiment, unknown=unknown,
+                 unknown_dir=unknown_dir, unknown_detectors=unknown_detectors)
     try:
         with robustness_progress() if spec.robustness or spec.seeds > 1 else contextlib.nullcontext() as on_progress:
             events = CliEvents(on_progress)

@@ -90,6 +90,11 @@ def _print_run(run_dir: Path) -> RunRecord:
     abstention = _abstention_line(record)
     if abstention:
         console.print(abstention, highlight=False, markup=False)
+    unknown = [f"{name} {r.unknowns['best_detector']} {r.unknowns['mean_auroc'][r.unknowns['best_detector']]:.3f}"
+               for name, r in record.models.items() if r.unknowns]
+    if unknown:
+        console.print(f"unknown input, best detector and its mean AUROC: {', '.join(unknown)} (unknowns.csv)",
+                      highlight=False, markup=False, soft_wrap=True)
     console.print(f"run folder: {run_dir}", highlight=False)
     if (run_dir / "report.html").exists():
         console.print(f"report: {run_dir / 'report.html'}", highlight=False)
@@ -106,7 +111,9 @@ def _print_next_steps(record: RunRecord, run_dir: Path) -> None:
     if saved:
         best = max(saved, key=lambda name: record.models[name].accuracy)
         steps += [f"read your own images with the best model ({best}): hwr-eval predict IMAGE --model "
-                  f"{shlex.quote(str(run_dir / saved[best]))}",
+                  f"{shlex.quote(str(run_dir / saved[best]))}"
+                  + (f" --unknown {record.models[best].unknowns['best_detector']}"
+                     if (record.models[best].unknowns or {}).get("rejectors") else ""),
                   f"draw characters and see every model answer: hwr-eval serve {run}",
                   f"score the models on MNIST-C: hwr-eval robustness {run} --suite mnist-c"]
     else:

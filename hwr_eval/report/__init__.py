@@ -16,6 +16,7 @@ from ._plots import (
 from ._reliability import plot_reliability_diagrams, plot_risk_coverage, reliability_section
 from ._robustness import plot_corruption_strip, plot_rotation_curve, plot_severity_curves
 from ._seeds import plot_seed_scores, plot_verdict_matrix, seeds_section
+from ._unknowns import plot_unknown_histograms, plot_unknown_roc, unknown_section
 from ._wording import (
     abstention_text,
     device_text,
@@ -56,4 +57,7 @@ __all__ = [
     "plot_seed_scores",
     "plot_verdict_matrix",
     "seeds_section",
+    "plot_unknown_histograms",
+    "plot_unknown_roc",
+    "unknown_section",
 ]

@@ -12,6 +12,9 @@ from ._robustness import robustness_section
 from ._sections import _banners, _comparison_section, _data_section, _grid_section, _model_section, _summary_section
 from ._seeds import SECTION_ID as SEEDS_ID
 from ._seeds import seeds_section
+from ._unknowns import SECTION_ID as UNKNOWN_ID
+from ._unknowns import SECTION_TITLE as UNKNOWN_TITLE
+from ._unknowns import unknown_section
 
 CSS = """
 :root { --fg:#1d2430; --muted:#5b6675; --line:#dde2e8; --accent:#2f5f9e; --bg:#ffffff; --soft:#f5f7fa; }
@@ -90,6 +93,8 @@ def render_report(run: RunFolder) -> str:
         toc.append('<a href="#robustness">Robustness</a>')
     if run.seeds is not None:
         toc.append(f'<a href="#{SEEDS_ID}">Across runs</a>')
+    if run.unknowns is not None:
+        toc.append(f'<a href="#{UNKNOWN_ID}">{UNKNOWN_TITLE}</a>')
     toc += [f'<a href="#{anchors[n]}">{esc(n)}</a>' for n in names]
     title = f"hwr-eval {results.get('kind', 'run')} report — {_when(results.get('created'))}"
     body = [
@@ -100,6 +105,7 @@ def render_report(run: RunFolder) -> str:
         _grid_section(run),
         robustness_section(run),
         seeds_section(run.seeds, run.comparisons) if run.seeds is not None else "",
+        unknown_section(run),
         *(_model_section(run, name, anchors[name]) for name in names),
     ]
     if not names:

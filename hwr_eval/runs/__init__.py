@@ -19,7 +19,7 @@ from ._folder import (
     new_run_dir,
     release_run_dir,
 )
-from ._read import open_run, read_cv_results, read_grid_table, read_record, read_test_set
+from ._read import open_run, read_cv_results, read_grid_table, read_record, read_test_set, read_unknown_scores
 from ._records import (
     PREDICTION_PREFIX,
     READABLE_SCHEMA_VERSIONS,
@@ -55,5 +55,6 @@ __all__ = [
     "read_grid_table",
     "read_record",
     "read_test_set",
+    "read_unknown_scores",
     "release_run_dir",
 ]

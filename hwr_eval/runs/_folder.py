@@ -233,6 +233,10 @@ class RunFolder:
         #: ``seeds.csv`` and ``comparisons.csv`` of a run with repeated training (None otherwise).
         self.seeds: pd.DataFrame | None = None
         self.comparisons: pd.DataFrame | None = None
+        #: ``unknowns.csv`` of a run with ``--unknown`` (None otherwise): one row per model x detector x set.
+        self.unknowns: pd.DataFrame | None = None
+        #: The unknown sets ``{name: X}`` a ``compare --unknown`` run scores each model on (set by the workflow).
+        self.unknown_sets: dict[str, np.ndarray] | None = None
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r}, kind={self.record.kind!r}, status={self.record.status!r}, models={list(self.record.models)})"
@@ -305,6 +309,13 @@ class RunFolder:
         """Write a CSV table into the folder (atomically); return its relative path."""
         with atomic_path(self.path / relative) as tmp:
             frame.to_csv(tmp, **({"index": False} | to_csv))
+        return relative
+
+    def write_npz(self, relative: str, arrays: dict) -> str:
+        """Write named arrays as ``relative`` (a compressed .npz, atomically); return its relative path."""
+        with atomic_path(self.path / relative) as tmp:
+            with open(tmp, "wb") as handle:  # a file object: savez would append .npz to a bare temporary name
+                np.savez_compressed(handle, **{k: np.asarray(v) for k, v in arrays.items()})
         return relative
 
     def write_model(self, name: str, model) -> str:

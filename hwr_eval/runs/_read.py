@@ -145,7 +145,47 @@ def open_run(run_dir: str | os.PathLike) -> RunFolder:
             run.weights[name] = array
     if record.seeds is not None:
         run.seeds, run.comparisons = _repeated_tables(run_dir, record.seeds)
+    files = {r.unknowns["file"] for r in record.models.values() if r.unknowns}
+    if files:
+        run.unknowns = _unknowns_table(run_dir, sorted(files)[0])
     return run
+
+
+#: Columns of ``unknowns.csv`` the report reads.
+UNKNOWN_TABLE_COLUMNS = ("model", "detector", "unknown_set", "auroc", "fpr_at_95_tpr", "threshold", "unknown_rejected")
+
+
+def _unknowns_table(run_dir: Path, relative: str) -> pd.DataFrame:
+    path = _file(run_dir, relative, "unknown-input table")
+    try:
+        frame = pd.read_csv(path, dtype={"model": str, "detector": str, "unknown_set": str}, keep_default_na=False,
+                            na_values=[""])
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise _fail(path, f"not a readable CSV file ({exc})") from None
+    missing = [c for c in UNKNOWN_TABLE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise _fail(path, f"missing columns {', '.join(missing)}")
+    return frame
+
+
+def read_unknown_scores(run: RunFolder, name: str) -> dict[str, np.ndarray] | None:
+    """Model ``name``'s ``unknowns/<name>.npz``: the best detector's known-scores of the test split (``known``),
+    of each unknown set (``set_<set>``), its ``threshold``, and the gallery arrays; None without ``--unknown``."""
+    record = run.record.models[name].unknowns
+    if not record:
+        return None
+    path = _file(run.path, record["scores"], "unknown-input scores")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, Exception) as exc:  # a truncated zip raises zipfile.BadZipFile too
+        raise _fail(path, f"not a readable .npz file ({type(exc).__name__}: {exc})") from None
+    needed = ["known", "threshold", *(f"set_{s}" for s in record["sets"]), "gallery_X", "gallery_score",
+              "gallery_set", "gallery_pred"]
+    missing = [key for key in needed if key not in arrays]
+    if missing:
+        raise _fail(path, f"missing array {missing[0]!r}")
+    return arrays
 
 
 def _repeated_tables(run_dir: Path, section: dict) -> tuple[pd.DataFrame, pd.DataFrame]:

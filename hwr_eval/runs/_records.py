@@ -97,6 +97,8 @@ class ModelResult:
     selective: dict | None = None
     calibration: dict | None = None
     context: dict | None = None
+    #: ``compare --unknown``: detectors and sets scored, the best detector, its files (absent otherwise).
+    unknowns: dict | None = None
     #: Keys this version does not know (written by a newer hwr-eval), kept as they were.
     extra: dict = field(default_factory=dict)
 
@@ -139,12 +141,30 @@ class ModelResult:
             selective=f.get("selective", _OPTIONAL_DICT, required=False),
             calibration=f.get("calibration", _OPTIONAL_DICT, required=False),
             context=f.get("context", _OPTIONAL_DICT, required=False),
+            unknowns=_check_unknowns(f.sub("unknowns", required=False)),
             extra={k: v for k, v in f.obj.items() if k not in known},
         )
 
     def to_json(self) -> dict:
         out = {x.name: getattr(self, x.name) for x in dataclasses.fields(self) if x.name != "extra"}
+        if out["unknowns"] is None:
+            del out["unknowns"]  # absent unless the run scored unknown input
         return json_value({**out, **self.extra})
+
+
+def _check_unknowns(f: _Fields | None) -> dict | None:
+    """A model's ``unknowns`` record: which detectors and sets, the best detector and the files."""
+    if f is None:
+        return None
+    detectors, sets = f.get("detectors", list), f.get("sets", list)
+    f.get("file", str)
+    f.get("scores", str)
+    f.get("rejectors", (str, type(None)), required=False)
+    f.get("mean_auroc", dict)
+    if f.get("best_detector", str) not in detectors or not sets:
+        raise HwrError(f"{f.where}: field '{f.prefix}best_detector' should be one of {f.prefix}detectors, with "
+                       "at least one set (see docs/results-schema.md)")
+    return f.obj
 
 
 _ROBUSTNESS_SUMMARY = ("clean_accuracy", "mca", "relative_drop", "rotation_30")

@@ -42,7 +42,8 @@ OPTIONS = {"data_dir": "--data", "classes": "--classes", "per_class": "--per-cla
            "seed": "--data-seed", "max_epochs": "--max-epochs", "device": "--device", "model_seed": "--model-seed",
            "target_risk": "--target-risk", "out": "--out", "scheduler": "--scheduler",
            "seeds": "--seeds", "vary": "--vary", "rope": "--rope", "n_jobs": "--n-jobs",
-           "tracking_uri": "--tracking-uri", "experiment": "--experiment"}
+           "tracking_uri": "--tracking-uri", "experiment": "--experiment", "unknown": "--unknown",
+           "unknown_dir": "--unknown-dir", "unknown_detectors": "--unknown-detectors"}
 _SKLEARN_MESSAGE = re.compile(r"The '(?P<name>\w+)' parameter of \w+ must be (?P<rule>.*)\. Got (?P<got>.*) instead\.")
 
 
@@ -142,6 +143,17 @@ class RunSpec:
         comma-separated list (``O,0,Q``) or a string of characters.
     robustness : bool, default=False
         Also score every model under the corruption suite and the rotation sweep.
+    unknown : bool, default=False
+        Also measure how well each model tells input of none of its classes (lowercase letters from the
+        data folder when it has them, blank frames, noise, scribbles, blobs) from known characters:
+        ``unknowns.csv``, the report's "Unknown input" section, and with ``save_models`` a rejector per
+        model (``models/<name>.unknown.joblib``) for predict and serve.
+    unknown_dir : str, optional
+        A folder of your own images of none of the classes, scored as the unknown set ``folder``; implies
+        ``unknown``.
+    unknown_detectors : tuple of str, optional
+        The unknown-input detectors to score (``msp``, ``energy``, ...); None: every detector each model
+        supports. Implies ``unknown``. A detector a model cannot use is refused before training.
     seeds : int, default=1
         Training runs per model: 1 is one run; N > 1 trains every model N times (model seeds ``seed``,
         ``seed + 1``, ...) and judges every pair of models across the runs (``seeds.csv``,
@@ -183,6 +195,9 @@ class RunSpec:
     target_risk: float = 0.01
     context: str | tuple[str, ...] | None = None
     robustness: bool = False
+    unknown: bool = False
+    unknown_dir: str | None = None
+    unknown_detectors: tuple[str, ...] | None = None
     seeds: int = 1
     vary: str = "seed"
     rope: float = 0.001
@@ -203,6 +218,9 @@ class RunSpec:
         "model_seed": [Interval(numbers.Integral, 0, 2**32 - 1, closed="both"), None],
         "target_risk": [Interval(numbers.Real, 0, 1, closed="neither")],
         "robustness": ["boolean"],
+        "unknown": ["boolean"],
+        "unknown_dir": [str, None],
+        "unknown_detectors": [tuple, None],
         "seeds": [Interval(numbers.Integral, 1, None, closed="left")],
         "vary": [StrOptions({"seed", "split"})],
         "rope": [Interval(numbers.Real, 0, 1, closed="left")],
@@ -238,6 +256,9 @@ class RunSpec:
             raise HwrError("no models given; name at least one, e.g. knn,logreg,cnn")
         if isinstance(self.out, Path):
             set_("out", str(self.out))
+        if isinstance(self.unknown_dir, Path):
+            set_("unknown_dir", str(self.unknown_dir))
+        self._normalise_unknown(set_)
         if not isinstance(self.data, DataSpec):
             raise HwrError(f"RunSpec.data must be a DataSpec, got {type(self.data).__name__}")
         for name in ("max_epochs", "model_seed", "n_resamples", "verbose", "seeds", "n_jobs"):
@@ -253,6 +274,21 @@ class RunSpec:
         if self.track and not self.save_models:
             set_("save_models", True)  # a tracked run logs its models, so the folder keeps them
         self._check_params()
+
+    def _normalise_unknown(self, set_) -> None:
+        """``unknown_detectors`` as a tuple of names (a comma-separated string or a TOML list is accepted);
+        a folder or detectors given turn ``unknown`` on."""
+        detectors = self.unknown_detectors
+        if isinstance(detectors, str):
+            detectors = [d.strip() for d in detectors.split(",")]
+        if isinstance(detectors, (list, tuple)):
+            detectors = tuple(dict.fromkeys(str(d).strip() for d in detectors if str(d).strip()))
+            if not detectors:
+                raise HwrError("RunSpec.unknown_detectors (--unknown-detectors) is empty; name detectors such as "
+                               "msp,energy, or leave it out for every detector each model supports")
+            set_("unknown_detectors", detectors)
+        if (self.unknown_dir is not None or self.unknown_detectors is not None) and self.unknown is False:
+            set_("unknown", True)  # asking for a folder or detectors means asking for the evaluation
 
     def _check_params(self) -> None:
         """A run-wide option and a per-model override of the same parameter would silently disagree."""
@@ -298,6 +334,8 @@ class RunSpec:
                   else {name: type(est).__name__ for name, est in self.models.items()})
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in ("models", "data")}
         out["context"] = list(self.context) if isinstance(self.context, tuple) else self.context
+        if self.unknown_detectors is not None:
+            out["unknown_detectors"] = list(self.unknown_detectors)
         out["params"] = {m: dict(p) for m, p in self.params.items()}
         if self.scheduler is not None and not isinstance(self.scheduler, str):
             out["scheduler"] = repr(self.scheduler)  # a client object: recorded, not rebuildable

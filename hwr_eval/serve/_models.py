@@ -164,6 +164,11 @@ def load_run_models(run_dir: str | Path, *, onnx: bool = False) -> list[ServedMo
                                     score=selective.get("score") or "max_proba",
                                     temperature=float(temperature) if temperature else None)
         accuracy = result.metrics.get("accuracy")
+        if detector is None and (result.unknowns or {}).get("rejectors"):
+            from ..workflows import load_rejector  # compare --save-models --unknown: the run's best detector
+
+            detector = load_rejector(folder.model_file(name)).unknown_detector_
+            _single_row_inference(detector.estimator_)  # its own copy of the model answers one drawing at a time
         served.append(ServedModel(name=name, model=model,
                                   test_accuracy=float(accuracy) if isinstance(accuracy, (int, float)) else None,
                                   abstention=abstention,

@@ -20,6 +20,7 @@ from ._predict import (
 from ._predict_output import check_predictions_path, prediction_rows, write_predictions, write_sheet
 from ._robustness import robustness_results, run_robustness
 from ._score import check_dataset, score_model, timed_fit
+from ._unknowns import UNKNOWNS_FILE, load_rejector, rejector_path, unknown_results
 
 __all__ = [
     "ABSTAIN",
@@ -55,4 +56,8 @@ __all__ = [
     "stored_selective_onnx",
     "write_predictions",
     "write_sheet",
+    "UNKNOWNS_FILE",
+    "load_rejector",
+    "rejector_path",
+    "unknown_results",
 ]

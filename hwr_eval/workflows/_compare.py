@@ -19,6 +19,7 @@ from ._interrupt import CompareInterrupted, _CtrlC, _SigintWatch
 from ._repeats import check_repeats, run_repeats
 from ._robustness import mnist_c_results, robustness_results
 from ._score import score_model, timed_fit
+from ._unknowns import unknown_results
 
 
 def finish_run(folder: RunFolder, status: str, spec: RunSpec) -> Path:
@@ -105,7 +106,11 @@ def run_compare(
                     fit_time = timed_fit(model, dataset.X_train, dataset.y_train, dataset.X_val, dataset.y_val)
             if ctrl_c.fired:  # caught and swallowed somewhere inside fit: the model did not finish
                 raise _CtrlC
-            events.on_model_end(name, score_model(name, model, fit_time, dataset, spec, folder))
+            result = score_model(name, model, fit_time, dataset, spec, folder)
+            if folder.unknown_sets is not None:
+                result.unknowns = unknown_results(name, model, dataset, spec, folder, folder.unknown_sets)
+                folder.write_results()
+            events.on_model_end(name, result)
             fitted[name] = model
         if spec.seeds > 1:
             first = pd.DataFrame([{"model": name, "seed": spec.seed, "split_seed": spec.data.seed,

@@ -199,10 +199,15 @@ def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: M
 
     The folder is claimed first, so of two runs on one ``--out`` the second stops at once; it is given
     back when the data then fails its checks. ``train_fraction`` is the share of the training split one
-    fit sees (a grid's folds).
+    fit sees (a grid's folds). With ``spec.unknown`` the unknown sets are loaded here, once, and kept as
+    ``folder.unknown_sets``.
     """
     from ._score import check_dataset
+    from ._unknowns import check_unknown_options, run_unknown_sets
 
+    if spec.unknown and kind != "compare":
+        raise HwrError(f"--unknown is an option of compare, not of {kind}")
+    own_unknowns = check_unknown_options(spec, estimators)  # detectors, and --unknown-dir read, before anything else
     if spec.context is not None and dataset is None:
         resolve_context(spec.context, list(CLASS_SETS[spec.data.classes]))  # before loading anything
     if spec.track:
@@ -222,9 +227,11 @@ def prepare_run(kind: str, spec: RunSpec, dataset: Dataset | None, estimators: M
             resolve_context(spec.context, dataset.classes)
         check_dataset(dataset)
         check_models_for_data(spec, estimators, int(len(dataset.y_train) * train_fraction), len(dataset.classes))
+        unknown_sets = run_unknown_sets(spec, dataset, own_unknowns) if spec.unknown else None
         command = command or default_command(kind, spec)
         folder = RunFolder.create(kind, dataset, spec=spec, settings=run_settings(spec, dataset), command=command,
                                   claimed=claimed)
+        folder.unknown_sets = unknown_sets
     except BaseException:
         release_run_dir(*claimed)
         raise

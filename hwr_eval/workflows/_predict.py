@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data import CharacterImage, read_image_files
 from ..errors import HwrError
-from ..evaluation import REJECT_LABEL, SCORES, confidence_scores, resolve_context, restrict_proba, temperature_scale_proba
+from ..evaluation import REJECT_LABEL, SCORES, UNKNOWN_LABEL, confidence_scores, resolve_context, restrict_proba, temperature_scale_proba
 from ..runs import load_model, read_record
 
 #: Printed (and written) for a character the model abstains on: "I don't know".
@@ -33,6 +33,10 @@ class CharacterPrediction:
     probability: float
     top: list[tuple[str, float]]
     abstained: bool
+    #: True when an unknown-input rejector (``--unknown``) judged the character none of the classes.
+    unknown: bool = False
+    #: The rejector's known-score of the character (None without one).
+    unknown_score: float | None = None
 
 
 @dataclass
@@ -84,6 +88,7 @@ def predict_images(
     threshold: float | None = None,
     temperature: float | None = None,
     score: str = "max_proba",
+    rejector=None,
 ) -> list[ImagePrediction]:
     """Read image files and predict every character, left to right.
 
@@ -102,6 +107,9 @@ def predict_images(
         Temperature-scale the probabilities first (as the stored threshold was chosen on them).
     score : {"max_proba", "margin"}, default="max_proba"
         Confidence compared with ``threshold``: the top probability, or top minus second.
+    rejector : UnknownRejector, optional
+        A fitted unknown-input rejector (:func:`~hwr_eval.workflows.load_rejector`): a character it rejects
+        gets the label ``"unknown"``.
 
     All files are read before anything is predicted: a bad file fails the whole call, with one line.
     """
@@ -112,14 +120,14 @@ def predict_images(
         resolve_context(context, [str(c) for c in model.classes_])  # a bad context fails before reading files
     images = read_image_files(paths, segment=segment)
     chars = iter(predict_characters(model, np.concatenate([im.characters for im in images]), context=context,
-                                    threshold=threshold, temperature=temperature, score=score))
+                                    threshold=threshold, temperature=temperature, score=score, rejector=rejector))
     return [ImagePrediction(path=image.path, characters=[next(chars) for _ in range(len(image.characters))], image=image)
             for image in images]
 
 
 def predict_characters(model, X: np.ndarray, *, context: str | Sequence[str] | None = None,
                        threshold: float | None = None, temperature: float | None = None,
-                       score: str = "max_proba") -> list[CharacterPrediction]:
+                       score: str = "max_proba", rejector=None) -> list[CharacterPrediction]:
     """The answer for each preprocessed character row of ``X`` ((n, 784) uint8): the one implementation of
     context and abstention that ``predict``, ``serve`` and the Python API share.
 
@@ -138,12 +146,17 @@ def predict_characters(model, X: np.ndarray, *, context: str | Sequence[str] | N
         kept = [classes.index(c) for c in allowed]
         proba, names = restrict_proba(proba, classes, allowed)[:, kept], allowed
     order = np.argsort(-proba, axis=1, kind="stable")[:, :TOP_K]
+    # The rejector's own threshold_ decides (is_unknown), on the same scores shown.
+    known_scores = None if rejector is None else np.asarray(rejector.score_known(X), dtype=float)
     out = []
     for row in range(len(proba)):
         top = [(names[j], float(proba[row, j])) for j in order[row]]
         abstained = threshold is not None and bool(confidence[row] < threshold)
-        out.append(CharacterPrediction(label=ABSTAIN if abstained else top[0][0], best=top[0][0],
-                                       probability=top[0][1], top=top, abstained=abstained))
+        unknown = known_scores is not None and bool(known_scores[row] < rejector.threshold_)
+        label = UNKNOWN_LABEL if unknown else ABSTAIN if abstained else top[0][0]
+        out.append(CharacterPrediction(label=label, best=top[0][0], probability=top[0][1], top=top, abstained=abstained,
+                                       unknown=unknown,
+                                       unknown_score=None if known_scores is None else float(known_scores[row])))
     return out
 
 
