@@ -62,13 +62,13 @@ def run_metrics(results: dict) -> dict[str, object]:
     return {"best_cv_score": grid.get("best_score")} if grid else {}
 
 
-def run_tags(results: dict, path: Path) -> dict[str, object]:
-    """Data provenance (files and checksums) and environment (device, packages) as tags."""
+def run_tags(results: dict, path: Path | None = None) -> dict[str, object]:
+    """Data provenance (files and checksums) and environment (device, packages) as tags; ``path``: the run folder."""
     data, environment = results.get("data") or {}, results.get("environment") or {}
     tags: dict[str, object] = {
         ROLE_TAG: "run", "hwr.kind": results.get("kind"), "hwr.status": results.get("status"),
         "hwr.created": results.get("created"), "hwr.command": results.get("command"),
-        "hwr.run_dir": str(Path(path).resolve()), "hwr.schema_version": results.get("schema_version"),
+        "hwr.run_dir": str(Path(path).resolve()) if path is not None else None, "hwr.schema_version": results.get("schema_version"),
         "data.synthetic": data.get("synthetic"), "data.data_dir": data.get("data_dir"),
         "data.classes": "".join(data.get("classes") or []),
         "env.python": environment.get("python"), "env.platform": environment.get("platform"),

@@ -155,6 +155,11 @@ def _tracking_context(uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def resolve_tracking(uri: str | None = None, experiment: str | None = None) -> TrackingTarget:
+    """Where runs are tracked, as :func:`check_tracking` resolves it, without asking the server anything."""
+    return _resolve(uri, experiment)
+
+
 def check_tracking(uri: str | None = None, experiment: str | None = None) -> TrackingTarget:
     """Resolve where to track and check it works, before any training starts.
 
@@ -216,18 +221,24 @@ def track_run(run_dir: str | os.PathLike, uri: str | None = None, *, experiment:
         When the run folder cannot be read, or MLflow is not installed.
     """
     run = read_run(run_dir)
+    return _send(uri, experiment, lambda mlflow, client, name: _log_run(mlflow, client, run, name),
+                 f"the run folder {run.path} is complete and unchanged: log it later with `hwr-eval track {run.path}`")
+
+
+def _send(uri: str | None, experiment: str | None, log, unaffected: str) -> str | None:
+    """``log(mlflow, client, experiment name) -> parent run id`` against the target; on failure a warning
+    saying what is ``unaffected``, and None."""
     target = _resolve(uri, experiment)
     mlflow = _import_mlflow()
     start = time.perf_counter()
     try:
         with _tracking_context(target.uri):
-            run_id = _log_run(mlflow, mlflow.tracking.MlflowClient(target.uri), run, target.experiment)
+            run_id = log(mlflow, mlflow.tracking.MlflowClient(target.uri), target.experiment)
     except Exception as exc:  # noqa: BLE001  (whatever went wrong, tracking must not cost the run)
-        warnings.warn(f"tracking to {target.uri} failed ({type(exc).__name__}: {_one_line(exc)}); "
-                      f"the run folder {run.path} is complete and unchanged: log it later with "
-                      f"`hwr-eval track {run.path}`", TrackingWarning, stacklevel=2)
+        warnings.warn(f"tracking to {target.uri} failed ({type(exc).__name__}: {_one_line(exc)}); {unaffected}",
+                      TrackingWarning, stacklevel=3)
         return None
-    _log.info("tracked %s as run %s in %.1f s", run.path, run_id, time.perf_counter() - start)
+    _log.info("tracked run %s in %.1f s", run_id, time.perf_counter() - start)
     return run_id
 
 
