@@ -272,6 +272,9 @@ def cross_validation(
     out: Annotated[Path | None, typer.Option("--out", help="Save the table as CSV here (default: reports/cv-<time>.csv).",
                                              dir_okay=False)] = None,
     scheduler: SchedulerOpt = None,
+    track: TrackOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    experiment: ExperimentOpt = None,
 ) -> None:
     """Stratified k-fold cross-validation (training + validation splits; the test split stays unused)."""
     from ..runs import check_output, new_run_dir
@@ -283,11 +286,16 @@ def cross_validation(
         models = "logreg,knn"
     spec = _spec(ctx, models, config, set_, data=data, classes=classes, per_class=per_class, split=split,
                  max_epochs=max_epochs, device=device, seed=seed, data_seed=data_seed, model_seed=model_seed,
-                 quiet=True, scheduler=scheduler)
+                 quiet=True, scheduler=scheduler, track=track, tracking_uri=tracking_uri, experiment=experiment)
     check_output(out)  # before any training; the data files are checked once they are known
+    if spec.track:
+        from ..tracking import check_tracking
+
+        check_tracking(spec.tracking_uri, spec.experiment)  # before the data load too, as compare and grid do
     dataset = spec.data.load()
     check_output(out, inputs=[s.get("path") for s in dataset.provenance.get("sources", []) if isinstance(s, dict)])
-    frame = run_cv(spec, dataset, folds=folds, repeats=repeats, n_jobs=n_jobs, events=_CvEvents(folds))
+    frame = run_cv(spec, dataset, folds=folds, repeats=repeats, n_jobs=n_jobs, events=_CvEvents(folds),
+                   command=command_line(ctx))
     times = f" x {repeats} repeats" if repeats > 1 else ""
     table = Table(title=f"{folds}-fold stratified cross-validation{times} (mean ± std)", title_justify="left")
     table.add_column("model")
@@ -308,6 +316,7 @@ def cross_validation(
     except OSError as exc:
         raise HwrError(f"cannot write {out}: {exc.strerror or exc}") from None
     console.print(f"saved: {out}", highlight=False)
+    _print_tracking(spec)
 
 
 class _CvEvents(CliEvents):

@@ -126,11 +126,11 @@ def _print_next_steps(record: RunRecord, run_dir: Path) -> None:
 
 
 def _print_tracking(spec: RunSpec) -> None:
-    """Where a tracked run went, and the command that shows it."""
+    """Where a tracked run went, and the command that shows it (no request: a server gone by now cost a warning)."""
     if spec.track:
-        from ..tracking import check_tracking
+        from ..tracking import resolve_tracking
 
-        target = check_tracking(spec.tracking_uri, spec.experiment)
+        target = resolve_tracking(spec.tracking_uri, spec.experiment)
         console.print(f"tracked in MLflow experiment {target.experiment!r} at {target.uri}; view: {target.ui}",
                       highlight=False, markup=False, soft_wrap=True)
 

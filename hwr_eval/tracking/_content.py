@@ -62,13 +62,13 @@ def run_metrics(results: dict) -> dict[str, object]:
     return {"best_cv_score": grid.get("best_score")} if grid else {}
 
 
-def run_tags(results: dict, path: Path) -> dict[str, object]:
-    """Data provenance (files and checksums) and environment (device, packages) as tags."""
+def run_tags(results: dict, path: Path | None = None) -> dict[str, object]:
+    """Data provenance (files and checksums) and environment (device, packages) as tags; ``path``: the run folder."""
     data, environment = results.get("data") or {}, results.get("environment") or {}
     tags: dict[str, object] = {
         ROLE_TAG: "run", "hwr.kind": results.get("kind"), "hwr.status": results.get("status"),
         "hwr.created": results.get("created"), "hwr.command": results.get("command"),
-        "hwr.run_dir": str(Path(path).resolve()), "hwr.schema_version": results.get("schema_version"),
+        "hwr.run_dir": str(Path(path).resolve()) if path is not None else None, "hwr.schema_version": results.get("schema_version"),
         "data.synthetic": data.get("synthetic"), "data.data_dir": data.get("data_dir"),
         "data.classes": "".join(data.get("classes") or []),
         "env.python": environment.get("python"), "env.platform": environment.get("platform"),
@@ -127,14 +127,20 @@ def candidate_rows(cv_results, model: str) -> list[tuple[dict[str, object], dict
              {c: row[c] for c in score_columns}) for row in cv_results.to_dict("records")]
 
 
-def pip_requirements(results: dict) -> list[str]:
-    """The run's own package versions (the pickled model needs them), without local labels like ``+cpu``.
+#: Packages a logged model needs to load and predict (its pickle references them); pinned to the run's versions.
+MODEL_PACKAGES = ("hwr-eval", "scikit-learn", "torch", "skorch", "numpy", "scipy", "cloudpickle")
 
-    Given explicitly because MLflow infers them by reloading the model in a subprocess: seconds per model.
+
+def pip_requirements(results: dict) -> list[str]:
+    """The versions of :data:`MODEL_PACKAGES` the run used, without local labels like ``+cpu``.
+
+    Given explicitly because MLflow otherwise infers them by reloading the model in a subprocess
+    (seconds per model), and limited to what the model needs because MLflow checks each one against
+    the installed packages.
     """
     packages = dict((results.get("environment") or {}).get("packages") or {})
     packages.setdefault("cloudpickle", importlib.metadata.version("cloudpickle"))
-    return [f"{name}=={str(version).split('+')[0]}" for name, version in packages.items() if version]
+    return [f"{name}=={str(packages[name]).split('+')[0]}" for name in MODEL_PACKAGES if packages.get(name)]
 
 
 def confusion_figure(cm, classes: list[str], title: str):

@@ -51,10 +51,11 @@ DEFAULT_STORE = "mlflow.db"
 HEALTH_TIMEOUT_S = 5
 #: Test images stored with each logged model as its input example.
 INPUT_EXAMPLE_ROWS = 5
-#: While logging, a server that went away costs seconds rather than MLflow's default minutes of retries.
-#: Values the user set in the environment win.
+#: While logging, a server that went away costs seconds rather than MLflow's default minutes of retries,
+#: and MLflow does not fetch each finished run again to print its address (one line per run, seed and
+#: grid candidate; the CLI prints where the run went once). Values the user set in the environment win.
 REQUEST_SETTINGS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 # MLflow's batch limits (mlflow.utils.validation); repeated here because that module is private.
 _MAX_PARAMS_TAGS, _MAX_METRICS, _MAX_PARAM_LENGTH, _MAX_TAG_LENGTH = 100, 1000, 6000, 8000
 
@@ -154,6 +155,11 @@ def _tracking_context(uri: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+def resolve_tracking(uri: str | None = None, experiment: str | None = None) -> TrackingTarget:
+    """Where runs are tracked, as :func:`check_tracking` resolves it, without asking the server anything."""
+    return _resolve(uri, experiment)
+
+
 def check_tracking(uri: str | None = None, experiment: str | None = None) -> TrackingTarget:
     """Resolve where to track and check it works, before any training starts.
 
@@ -215,18 +221,24 @@ def track_run(run_dir: str | os.PathLike, uri: str | None = None, *, experiment:
         When the run folder cannot be read, or MLflow is not installed.
     """
     run = read_run(run_dir)
+    return _send(uri, experiment, lambda mlflow, client, name: _log_run(mlflow, client, run, name),
+                 f"the run folder {run.path} is complete and unchanged: log it later with `hwr-eval track {run.path}`")
+
+
+def _send(uri: str | None, experiment: str | None, log, unaffected: str) -> str | None:
+    """``log(mlflow, client, experiment name) -> parent run id`` against the target; on failure a warning
+    saying what is ``unaffected``, and None."""
     target = _resolve(uri, experiment)
     mlflow = _import_mlflow()
     start = time.perf_counter()
     try:
         with _tracking_context(target.uri):
-            run_id = _log_run(mlflow, mlflow.tracking.MlflowClient(target.uri), run, target.experiment)
+            run_id = log(mlflow, mlflow.tracking.MlflowClient(target.uri), target.experiment)
     except Exception as exc:  # noqa: BLE001  (whatever went wrong, tracking must not cost the run)
-        warnings.warn(f"tracking to {target.uri} failed ({type(exc).__name__}: {_one_line(exc)}); "
-                      f"the run folder {run.path} is complete and unchanged: log it later with "
-                      f"`hwr-eval track {run.path}`", TrackingWarning, stacklevel=2)
+        warnings.warn(f"tracking to {target.uri} failed ({type(exc).__name__}: {_one_line(exc)}); {unaffected}",
+                      TrackingWarning, stacklevel=3)
         return None
-    _log.info("tracked %s as run %s in %.1f s", run.path, run_id, time.perf_counter() - start)
+    _log.info("tracked run %s in %.1f s", run_id, time.perf_counter() - start)
     return run_id
 
 
@@ -240,11 +252,13 @@ def _chunks(items: list, size: int) -> Iterator[list]:
         yield items[i:i + size]
 
 
-def _metric_list(values: dict[str, object], step: int = 0) -> list:
+def _metric_list(values: dict[str, object], step: int = 0, model_id: str | None = None) -> list:
+    """Metric entities of the numeric ``values``; with ``model_id`` also linked to that logged model."""
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    return [Metric(key, number, now, step) for key, value in values.items() if (number := as_number(value)) is not None]
+    return [Metric(key, number, now, step, model_id=model_id)
+            for key, value in values.items() if (number := as_number(value)) is not None]
 
 
 def _log_batch(client, run_id: str, params: dict | None = None, metrics: list | None = None, tags: dict | None = None) -> None:
@@ -281,8 +295,8 @@ def _child(client, experiment_id: str, parent_id: str, name: str, role: str, mod
     return client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
 
 
-def _log_model(mlflow, run_id: str, model_path: Path, run: TrackedRun) -> None:
-    """The fitted model in MLflow's scikit-learn flavour, with a signature and an input example."""
+def _log_model(mlflow, run_id: str, model_path: Path, run: TrackedRun) -> str:
+    """The fitted model in MLflow's scikit-learn flavour, with a signature and an input example; its model id."""
     from mlflow.models import infer_signature
 
     from ..runs import load_model
@@ -290,25 +304,29 @@ def _log_model(mlflow, run_id: str, model_path: Path, run: TrackedRun) -> None:
     model = load_model(model_path)
     example = run.X_test[:INPUT_EXAMPLE_ROWS]
     signature = infer_signature(example, model.predict(example))
-    # log_model logs to the active run: resume the model's run for it (nested, in case the caller has one open).
+    # log_model logs to the active run: resume the model's run for it (nested, in case the caller has one open),
+    # before that run has metrics: MLflow would fetch every metric's history to link it to the model
+    # (_log_model_run links them as it logs them).
     with mlflow.start_run(run_id=run_id, nested=True):
-        mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
-                                 serialization_format="cloudpickle", pip_requirements=pip_requirements(run.results))
+        info = mlflow.sklearn.log_model(model, name="model", signature=signature, input_example=example,
+                                        serialization_format="cloudpickle", pip_requirements=pip_requirements(run.results))
+    return info.model_id
 
 
 def _log_model_run(mlflow, client, experiment_id: str, parent_id: str, run: TrackedRun, name: str) -> str:
     record = run.results["models"][name]
     run_id = _child(client, experiment_id, parent_id, name, "model", name)
-    metrics = _metric_list(model_metrics(record))
+    _log_batch(client, run_id, params=record.get("params") or {})  # first: the logged model records them too
+    model_id = _log_model(mlflow, run_id, model_path, run) if (model_path := run.model_file(name)) is not None else None
+    # The final metrics (step 0) belong to the logged model too, as MLflow links them; the curves to the run only.
+    metrics = _metric_list(model_metrics(record), model_id=model_id)
     for epoch, values in history_steps(record.get("history")):
         metrics += _metric_list(values, step=epoch)
-    _log_batch(client, run_id, params=record.get("params") or {}, metrics=metrics)
+    _log_batch(client, run_id, metrics=metrics)
     figure = confusion_figure(record["confusion_matrix"], run.results["data"]["classes"], f"{name}: confusion matrix (test split)")
     client.log_figure(run_id, figure, "confusion_matrix.png")
     if (per_class := run.per_class_file(name)) is not None:
         client.log_artifact(run_id, str(per_class))
-    if (model_path := run.model_file(name)) is not None:
-        _log_model(mlflow, run_id, model_path, run)
     client.set_terminated(run_id)
     return run_id
 

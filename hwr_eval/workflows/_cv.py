@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import numbers
 from collections.abc import Mapping, Sequence
 
@@ -13,13 +14,16 @@ from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold, cr
 from ..data import Dataset
 from ..errors import HwrError
 from ..evaluation import comparisons_table
-from ..runs import RunSpec
-from ._configure import build_spec_models, check_models_for_data, spec_from_call
+from ..runs import RunSpec, json_value
+from ._configure import build_spec_models, check_models_for_data, default_command, run_settings, spec_from_call
 from ._dask import dask_backend, dask_client
 from ._events import RunEvents, events_from
 from ._interrupt import _CtrlC, _SigintWatch
+from ._score import model_params
 
 CV_SCORING = ("accuracy", "balanced_accuracy", "f1_macro")
+#: Run settings of the test split, which cross-validation leaves untouched: not recorded for a cv.
+_TEST_SPLIT_SETTINGS = ("save_models", "target_risk", "context", "robustness", "seeds", "vary", "n_resamples")
 
 
 def run_cv(
@@ -31,6 +35,7 @@ def run_cv(
     scoring: Sequence[str] = CV_SCORING,
     n_jobs: int | None = None,
     events: RunEvents | None = None,
+    command: str | None = None,
     **options,
 ) -> pd.DataFrame:
     """Stratified k-fold ``cross_validate`` of each model on the training and validation splits together.
@@ -46,7 +51,11 @@ def run_cv(
     fold (the ``seeds.csv`` columns plus ``fold``; ``seed`` is the repeat) and ``frame.attrs["comparisons"]``
     the verdicts (:func:`~hwr_eval.evaluation.comparisons_table`, design ``"cv"``).
 
-    ``spec``, ``dataset``, ``events`` and keyword ``options`` are as in :func:`run_compare`
+    With ``spec.track`` the cross-validation is logged to MLflow (:func:`hwr_eval.tracking.track_cv`: a
+    parent run, a nested run per model with its scores per fold); the tracking target is checked before
+    any training, and a server that fails later costs the tracking only, with a warning.
+
+    ``spec``, ``dataset``, ``events``, ``command`` and keyword ``options`` are as in :func:`run_compare`
     (``on_model_start=`` is accepted too).
 
     Raises
@@ -57,6 +66,10 @@ def run_cv(
     events = events_from(events, {"on_model_start": options.pop("on_model_start", None)})
     spec = spec_from_call("cv", spec, None, options)
     estimators = build_spec_models(spec)
+    if spec.track:
+        from ..tracking import check_tracking
+
+        check_tracking(spec.tracking_uri, spec.experiment)  # mlflow installed, the server answers
     if dataset is None:
         dataset = spec.data.load()
     events.on_data(dataset)
@@ -70,7 +83,7 @@ def run_cv(
         raise HwrError(f"--repeats {repeats!r}: give a positive number of repetitions of the k-fold split")
     splitter = (StratifiedKFold(n_splits=folds, shuffle=True, random_state=spec.seed) if repeats == 1 else
                 RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=spec.seed))
-    rows, runs = {}, []
+    rows, folds_rows = {}, []
     with dask_client(spec.scheduler) as client, dask_backend(client, scatter=[X, y]):
         for i, (name, model) in enumerate(estimators.items()):
             events.on_model_start(name, i, len(estimators))
@@ -91,16 +104,41 @@ def run_cv(
                 row[f"{metric}_mean"] = float(np.mean(values))
                 row[f"{metric}_std"] = float(np.std(values))
             rows[name] = row
-            for k, (accuracy, f1, fit_time) in enumerate(zip(scores["test_accuracy"] if "accuracy" in scoring else
-                                                             [np.nan] * len(scores["fit_time"]),
-                                                             scores.get("test_f1_macro", [np.nan] * len(scores["fit_time"])),
-                                                             scores["fit_time"])):
-                runs.append({"model": name, "seed": k // folds, "split_seed": k // folds, "fold": k % folds,
-                             "accuracy": float(accuracy), "macro_f1": float(f1), "fit_time_s": float(fit_time)})
+            folds_rows += [{"model": name, "repeat": k // folds, "fold": k % folds,
+                            **{metric: float(scores[f"test_{metric}"][k]) for metric in scoring},
+                            "fit_time": float(scores["fit_time"][k]), "score_time": float(scores["score_time"][k])}
+                           for k in range(len(scores["fit_time"]))]
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "model"
+    fold_scores = pd.DataFrame(folds_rows)
     if repeats > 1:
-        frame.attrs["runs"] = pd.DataFrame(runs)
-        frame.attrs["comparisons"] = (comparisons_table(frame.attrs["runs"], design="cv", n_folds=folds, rope=spec.rope)
+        # The seeds.csv columns plus the fold; "seed" is the repeat.
+        runs = pd.DataFrame({"model": fold_scores["model"], "seed": fold_scores["repeat"], "split_seed": fold_scores["repeat"],
+                             "fold": fold_scores["fold"], "accuracy": fold_scores.get("accuracy", np.nan),
+                             "macro_f1": fold_scores.get("f1_macro", np.nan), "fit_time_s": fold_scores["fit_time"]})
+        frame.attrs["runs"] = runs
+        frame.attrs["comparisons"] = (comparisons_table(runs, design="cv", n_folds=folds, rope=spec.rope)
                                       if len(rows) > 1 else None)
+    if spec.track:
+        _track(spec, dataset, estimators, frame, fold_scores, command or default_command("cv", spec),
+               folds=folds, repeats=repeats, scoring=list(scoring), n_jobs=n_jobs)
     return frame
+
+
+def _track(spec: RunSpec, dataset: Dataset, estimators: Mapping[str, BaseEstimator], frame: pd.DataFrame,
+           fold_scores: pd.DataFrame, command: str, **cv_settings) -> str | None:
+    """Log the finished cross-validation to MLflow (a failing server: a warning, and None)."""
+    from ..runs import data_record, environment, new_run_dir
+    from ..tracking import TrackedCv, track_cv
+
+    settings = {key: value for key, value in run_settings(spec, dataset).items() if key not in _TEST_SPLIT_SETTINGS}
+    settings["cv"] = cv_settings
+    if cv_settings["repeats"] > 1:
+        settings["rope"] = spec.rope  # of the comparisons across folds
+    results = {"kind": "cv", "status": "complete", "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+               "command": command, "settings": json_value(settings), "data": data_record(dataset),
+               "environment": environment(spec.device)}
+    tracked = TrackedCv(name=new_run_dir("cv").name, results=results, table=frame, folds=fold_scores,
+                        params={name: model_params(model) for name, model in estimators.items()},
+                        comparisons=frame.attrs.get("comparisons"))
+    return track_cv(tracked, spec.tracking_uri, experiment=spec.experiment)

@@ -38,3 +38,13 @@ def test_track_command_is_one_line_error(no_mlflow, make_run_dir, tmp_path):
     assert result.exit_code == 2 and "Traceback" not in result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: experiment tracking needs MLflow") and "hwr-eval[mlflow]" in lines[0]
+
+
+def test_tracked_cv_names_the_extra_before_training(no_mlflow, small_synthetic, tmp_path):
+    from hwr_eval.workflows import run_cv
+
+    started = []
+    with pytest.raises(HwrError, match=MESSAGE):
+        run_cv(["knn"], small_synthetic, folds=2, track=True, tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+               on_model_start=lambda *a: started.append(a))
+    assert started == [] and not (tmp_path / "mlflow.db").exists()

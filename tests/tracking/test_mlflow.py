@@ -103,6 +103,10 @@ def test_one_nested_run_per_model_with_its_parameters_and_metrics(tracked_compar
         assert {"confusion_matrix.png", f"{name}.csv"} <= _artifacts(client, child.info.run_id)
         models = client.search_logged_models([parent.info.experiment_id], f"source_run_id = '{child.info.run_id}'")
         assert [model.name for model in models] == ["model"]
+        # The final metrics are the logged model's too (as MLflow links a run's step-0 metrics), and its parameters.
+        linked = {metric.key: metric.value for metric in client.get_logged_model(models[0].model_id).metrics}
+        assert linked["accuracy"] == pytest.approx(record["metrics"]["accuracy"]) and "valid_loss" not in linked
+        assert models[0].params == child.data.params
     # The networks' training curves as metric histories, one step per epoch; none for knn.
     history = results["models"]["mlp"]["history"]
     assert len(history) == 2
