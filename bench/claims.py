@@ -31,6 +31,7 @@ from hwr_eval.models import is_seed_deterministic, resolve_params
 from hwr_eval.models._fitting import fit_with_validation
 
 HERE = Path(__file__).resolve().parent
+ROPE = 0.001  # the region of practical equivalence: 0.1 accuracy points
 SGD_LR = 0.001 * math.e**5  # the largest rate of the study's SGD grid (0.001 * e^i, i = 1..5)
 
 # run name: (registry model, parameters); the study's recipe unless a parameter says otherwise
@@ -78,6 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--per-class", type=int, default=2000, help="override the cap (smoke tests)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override every model's epochs (smoke tests)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--summarise", action="store_true", help="write the tables from the fits logged so far, train nothing")
     return parser.parse_args(argv)
 
 
@@ -118,33 +120,47 @@ def tasks(names: list[str], seeds: int, done: set[tuple[str, int]], max_epochs: 
     return todo
 
 
-def claim_rows(seeds: pd.DataFrame, comparisons: pd.DataFrame) -> list[dict]:
-    stats = seeds.groupby("model")["accuracy"].agg(["mean", "std", "count"])
+def seeded(name: str) -> bool:
+    return not is_seed_deterministic(make_setting(name, 0, None))
+
+
+def claim_rows(seeds: pd.DataFrame) -> list[dict]:
+    """One row per claim whose two settings have runs: each pair judged on the model seeds both have
+    (a setting the seed cannot change counts for every seed), A listed first so the table reads A - B."""
     rows = []
     for claim, a, b, stated in CLAIMS:
-        if a not in stats.index or b not in stats.index:
+        runs = {m: seeds[seeds.model == m] for m in (a, b)}
+        if any(r.empty for r in runs.values()):
             continue
-        pair = comparisons[(comparisons.model_a == a) & (comparisons.model_b == b)]
-        sign = 1.0
-        if pair.empty:  # the table lists each pair once, in run order
-            pair, sign = comparisons[(comparisons.model_a == b) & (comparisons.model_b == a)], -1.0
-        p = pair.iloc[0]
-        p_a, p_b = (p.p_a_better, p.p_b_better) if sign > 0 else (p.p_b_better, p.p_a_better)
-        ci = sorted((sign * p.ci_low, sign * p.ci_high))
-        rows.append({
-            "claim": claim, "a": a, "b": b, "stated": stated,
-            "a_mean": stats.loc[a, "mean"], "a_sd": stats.loc[a, "std"], "a_runs": int(stats.loc[a, "count"]),
-            "b_mean": stats.loc[b, "mean"], "b_sd": stats.loc[b, "std"], "b_runs": int(stats.loc[b, "count"]),
-            "mean_diff": sign * p.mean_diff, "ci_low": ci[0], "ci_high": ci[1],
-            "p_a_better": p_a, "p_equivalent": p.p_equivalent, "p_b_better": p_b,
-            "verdict": p.verdict,  # it names the better model, so it reads the same either way round
+        common = set.intersection(*(set(r.seed) for m, r in runs.items() if seeded(m))) if seeded(a) or seeded(b) else {0}
+        for m in (a, b):
+            runs[m] = runs[m][runs[m].seed.isin(common)] if seeded(m) else runs[m]
+        row = {"claim": claim, "a": a, "b": b, "stated": stated, "n_seeds": len(common)}
+        for side, m in (("a", a), ("b", b)):
+            acc = runs[m]["accuracy"]
+            row |= {f"{side}_mean": acc.mean(), f"{side}_sd": acc.std() if len(acc) > 1 else None,
+                    f"{side}_runs": len(acc), f"{side}_seeded": seeded(m)}
+        if not (seeded(a) or seeded(b)):
+            diff = row["a_mean"] - row["b_mean"]
+            rows.append(row | {"verdict": f"both deterministic, no training noise: A - B = {diff * 100:+.2f} points on "
+                                          "this test split (its test-image noise: the report's McNemar test)"})
+            continue
+        if len(common) < 2:
+            rows.append(row | {"verdict": f"not judged: {len(common)} common seed (2 or more needed)"})
+            continue
+        p = comparisons_table(pd.concat([runs[a], runs[b]])[list(SEED_COLUMNS)], rope=ROPE).iloc[0]
+        rows.append(row | {
+            "mean_diff": p.mean_diff, "ci_low": p.ci_low, "ci_high": p.ci_high, "p_a_better": p.p_a_better,
+            "p_equivalent": p.p_equivalent, "p_b_better": p.p_b_better, "verdict": p.verdict,
             "seeds_to_decide": None if pd.isna(p.seeds_to_decide) else int(p.seeds_to_decide),
         })
     return rows
 
 
-def _pm(mean: float, sd: float, runs: int) -> str:
-    return f"{mean:.2%}" + (f" +- {sd * 100:.2f}" if runs > 1 else " (deterministic)")
+def _pm(mean: float, sd: float | None, runs: int, is_seeded: bool) -> str:
+    if not is_seeded:
+        return f"{mean:.2%} (deterministic)"
+    return f"{mean:.2%} +- {sd * 100:.2f}" if runs > 1 else f"{mean:.2%} (1 seed)"
 
 
 def markdown(rows: list[dict], seeds: pd.DataFrame, meta: dict) -> str:
@@ -153,11 +169,12 @@ def markdown(rows: list[dict], seeds: pd.DataFrame, meta: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        judged = "mean_diff" in r
+        diff = f"{r['mean_diff'] * 100:+.2f} ({r['ci_low'] * 100:+.2f} to {r['ci_high'] * 100:+.2f})" if judged else ""
+        probs = f"{r['p_a_better']:.2f} / {r['p_equivalent']:.2f} / {r['p_b_better']:.2f}" if judged else ""
         lines.append(
-            f"| {r['claim']} | {r['stated']} | {r['a']}: {_pm(r['a_mean'], r['a_sd'], r['a_runs'])} "
-            f"| {r['b']}: {_pm(r['b_mean'], r['b_sd'], r['b_runs'])} "
-            f"| {r['mean_diff'] * 100:+.2f} ({r['ci_low'] * 100:+.2f} to {r['ci_high'] * 100:+.2f}) "
-            f"| {r['p_a_better']:.2f} / {r['p_equivalent']:.2f} / {r['p_b_better']:.2f} | {r['verdict']} |"
+            f"| {r['claim']} | {r['stated']} | {r['a']}: {_pm(r['a_mean'], r['a_sd'], r['a_runs'], r['a_seeded'])} "
+            f"| {r['b']}: {_pm(r['b_mean'], r['b_sd'], r['b_runs'], r['b_seeded'])} | {diff} | {probs} | {r['verdict']} |"
         )
     per_model = seeds.groupby("model").agg(
         runs=("accuracy", "count"), mean=("accuracy", "mean"), sd=("accuracy", "std"),
@@ -166,9 +183,10 @@ def markdown(rows: list[dict], seeds: pd.DataFrame, meta: dict) -> str:
     lines += ["", "| setting | runs | test accuracy mean +- sd | min-max | median fit time |", "|---|---|---|---|---|"]
     for name, s in per_model.iterrows():
         spread = f"{s.low:.2%}-{s.high:.2%}" if s.runs > 1 else ""
-        lines.append(f"| {name} | {s.runs:.0f} | {_pm(s['mean'], s.sd, s.runs)} | {spread} | {s.fit:.0f} s |")
+        lines.append(f"| {name} | {s.runs:.0f} | {_pm(s['mean'], s.sd, s.runs, seeded(name))} | {spread} | {s.fit:.0f} s |")
     lines += ["", f"Reference protocol (36 classes, at most 2,000 per class, split seed 0), model seeds "
-              f"0-{meta['seeds'] - 1}; verdicts from the Bayesian correlated t-test with a ROPE of 0.1 accuracy "
+              f"0-{meta['seeds'] - 1} (the runs column says how many have finished; each pair is judged on the seeds "
+              f"both settings have); verdicts from the Bayesian correlated t-test with a ROPE of 0.1 accuracy "
               f"points. {meta['machine']}; fits ran {meta['n_jobs']} at a time, one thread each, so fit "
               f"times are for a shared machine. Fit times are medians over seeds; the 1-minute load average at each fit's end is in claims.json.",
               f"`python bench/claims.py --data DIR --seeds {meta['seeds']} --n-jobs {meta['n_jobs']}`"]
@@ -193,7 +211,7 @@ def main(argv=None) -> None:
     log = args.out / "claims-runs.jsonl"
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     rows = [r for r in rows if r["model"] in names and r["seed"] < args.seeds]
-    todo = tasks(names, args.seeds, {(r["model"], r["seed"]) for r in rows}, args.max_epochs)
+    todo = [] if args.summarise else tasks(names, args.seeds, {(r["model"], r["seed"]) for r in rows}, args.max_epochs)
     print(f"{len(rows)} fits already in {log}; {len(todo)} to train", flush=True)
     start = time.perf_counter()
     jobs = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
@@ -205,10 +223,9 @@ def main(argv=None) -> None:
         print(f"[{done}/{len(todo)}] {row['model']} seed {row['seed']}: {row['accuracy']:.2%} "
               f"({row['fit_time_s']:.0f} s, {row['epochs']} epochs)", flush=True)
     seeds = pd.DataFrame(rows).sort_values(["model", "seed"])
-    comparisons = comparisons_table(seeds[list(SEED_COLUMNS)], rope=0.001)
     meta = {"seeds": args.seeds, "n_jobs": args.n_jobs, "wall_s": time.perf_counter() - start,
             "machine": f"{_cpu_name()}, {os.cpu_count()} cores"}
-    rows_out = claim_rows(seeds, comparisons)
+    rows_out = claim_rows(seeds)
     atomic_write_text(args.out / "claims.json", json.dumps({"meta": meta, "claims": rows_out,
                                                             "seeds": seeds.to_dict("records")}, indent=1, default=float))
     atomic_write_text(args.out / "claims.md", markdown(rows_out, seeds, meta))
