@@ -37,7 +37,7 @@ from ._augment import augment_batch, resolve_augment
 from ._batching import TensorBatches, _dataset_tensors
 from ._callbacks import EpochLog, StepsPerEpochCheck, _EarlyStopping, _encoded_accuracy
 from ._constraints import NET_CONSTRAINTS, OPTIMIZERS, ROUTED_CONSTRAINTS
-from ._device import _cpu_has_native_bf16, _resolve_device, _with_device
+from ._device import _resolve_device, _with_device, auto_precision
 from ._labels import _check_held_out, _encode_labels, check_label_types, class_order, stratified_split
 from ._modules import CNN
 from ._persistence import CpuPickleMixin
@@ -309,13 +309,10 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
         return self
 
     def _resolve_precision(self) -> str:
-        device = torch.device(self.device)
         if self.precision != "auto":
             return self.precision
-        if device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
         has_conv = any(isinstance(m, torch.nn.Conv2d) for m in self.module_.modules())
-        return "bf16" if has_conv and _cpu_has_native_bf16() else "fp32"
+        return auto_precision(torch.device(self.device), has_conv)
 
     def initialize_optimizer(self, triggered_directly=None):
         optimizer = OPTIMIZERS[self.optimizer] if isinstance(self.optimizer, str) else self.optimizer  # checked in fit
