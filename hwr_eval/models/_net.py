@@ -11,6 +11,7 @@ What it adds to skorch, and why:
 * whole-tensor batching: mini-batches are slices of one tensor instead of thousands of per-sample
   ``__getitem__`` calls plus collation, which dominate the time of small models;
 * channels-last memory for convolutional nets (in every precision), and ``precision="bf16"``: bf16 autocast;
+* on Linux, freed feature maps stay in the heap for the next step instead of being faulted in again;
 * pickling that stores CPU state dicts, so a model trained on CUDA loads on a CPU-only machine and no
   ``torch.load`` is involved at all.
 """
@@ -33,6 +34,7 @@ from torch.utils.data import Subset
 
 from .._validation import ParameterError, check_constraints
 from ..errors import HwrError
+from ._allocator import keep_freed_memory
 from ._augment import augment_batch, resolve_augment
 from ._batching import TensorBatches, _dataset_tensors
 from ._callbacks import EpochLog, StepsPerEpochCheck, _EarlyStopping, _encoded_accuracy
@@ -252,6 +254,8 @@ class HwrNet(CpuPickleMixin, NeuralNetClassifier):
             valid = (X_val, _encode_labels(y_val, classes, "validation labels"))
         self.classes_inferred_ = classes
         self._explicit_valid = valid
+        if torch.device(self.device).type == "cpu":
+            keep_freed_memory()  # no page faults for each step's feature maps (see _allocator.py)
         try:
             # Later partial_fit calls continue the seeded stream rather than replaying the first epochs'.
             with self._seeded(offset=0 if fresh else len(self.history)):
