@@ -39,6 +39,34 @@ class _AsImage(nn.Module):
         return x.reshape(x.shape[0], 1, self.side, self.side)
 
 
+class _GradInInputLayout(torch.autograd.Function):
+    """Identity whose gradient leaves in the memory layout its input had (channels-last or not)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return grad.contiguous(memory_format=torch.channels_last) if ctx.channels_last else grad
+
+
+class _Flatten(nn.Flatten):
+    """``nn.Flatten`` whose backward hands a channels-last feature map its gradient in channels-last.
+
+    Flattening a channels-last map copies it to row-major order, and the gradient comes back row-major;
+    the pooling layer before it then ran its backward on mixed layouts, which made ``avg_pool2d_backward``
+    about 3x slower and added two full-size copies per step on an AVX2 CPU (one 512-row step of the CNN,
+    1 thread, medians of 11 interleaved: 447 ms as ``nn.Flatten``, 405 ms with this). Same numbers, same
+    state dict; NCHW maps pass through untouched.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(_GradInInputLayout.apply(x) if x.dim() == 4 else x)
+
+
 def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if int(value) != value or value < 1:
@@ -97,9 +125,11 @@ class MLP(nn.Module):
 def _conv3x3(c_in: int, c_out: int, batchnorm: bool) -> list[nn.Module]:
     """3x3 convolution (padding 1) and ReLU, with BatchNorm in between when asked (the bias is then
     redundant: BatchNorm's shift replaces it)."""
+    # In-place ReLU: neither the convolution's nor BatchNorm's backward needs the tensor it overwrites,
+    # and it saves allocating (and page-faulting) one feature map per layer per step.
     if not batchnorm:
-        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU()]
-    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)]
+    return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
 
 
 class CNN(nn.Module):
@@ -150,7 +180,7 @@ class CNN(nn.Module):
             pool_cls(2),
             *_conv3x3(c1, c2, batchnorm),
             pool_cls(2),
-            nn.Flatten(),
+            _Flatten(),
         )
         n_flat = c2 * (side // 4) ** 2
         self.classifier = nn.Sequential(
@@ -192,7 +222,7 @@ class LeNet5(nn.Module):
             nn.Conv2d(6, 16, 5),
             nn.Tanh(),
             nn.AvgPool2d(2),
-            nn.Flatten(),
+            _Flatten(),
         )
         self.classifier = nn.Sequential(
             nn.Linear(16 * after * after, 120),
@@ -254,7 +284,7 @@ class ModernCNN(nn.Module):
             nn.MaxPool2d(2),
             *_conv3x3(c4, c5, batchnorm),
             nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
+            _Flatten(),
         )
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(c5, n_classes))
 

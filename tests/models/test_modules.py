@@ -3,7 +3,7 @@ import torch
 
 from hwr_eval.errors import HwrError
 from hwr_eval.models import CNN, MLP, LeNet5, LinearNet
-from hwr_eval.models._modules import image_side
+from hwr_eval.models._modules import ModernCNN, _Flatten, image_side
 
 
 def _n_params(module):
@@ -85,3 +85,38 @@ def test_lenet5_keeps_the_classic_layer_sizes():
     assert [(c.out_channels, c.kernel_size) for c in convs] == [(6, (5, 5)), (16, (5, 5))]
     linears = [m for m in lenet.modules() if isinstance(m, torch.nn.Linear)]
     assert [(lin.in_features, lin.out_features) for lin in linears] == [(16 * 5 * 5, 120), (120, 84), (84, 36)]
+
+
+def test_flatten_hands_a_channels_last_map_its_gradient_in_channels_last_with_the_same_values():
+    torch.manual_seed(0)
+    weights = torch.randn(3 * 5 * 5, 2)
+    grads = {}
+    for flatten in (_Flatten(), torch.nn.Flatten()):
+        leaf = torch.randn(4, 3, 5, 5, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        x = leaf.contiguous(memory_format=torch.channels_last)  # a layer's output, as in a net (not a leaf)
+        (grads[type(flatten)],) = torch.autograd.grad((flatten(x) @ weights).square().sum(), x)
+    assert grads[_Flatten].is_contiguous(memory_format=torch.channels_last)
+    assert not grads[torch.nn.Flatten].is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(grads[_Flatten], grads[torch.nn.Flatten])
+    x = torch.randn(4, 3, 5, 5, requires_grad=True) * 1  # a row-major map keeps row-major gradients
+    assert torch.autograd.grad((_Flatten()(x) @ weights).sum(), x)[0].is_contiguous()
+
+
+@pytest.mark.parametrize("cls", [CNN, LeNet5, ModernCNN])
+def test_conv_nets_train_to_the_same_numbers_as_with_torchs_flatten_and_relu(cls):
+    """The layout-keeping flatten and the in-place ReLUs change speed only: same gradients, bit for bit."""
+    x, y = torch.rand(16, 784), torch.arange(16) % 7
+    grads = []
+    for plain in (False, True):
+        torch.manual_seed(0)
+        net = cls(n_classes=7).to(memory_format=torch.channels_last)
+        if plain:
+            for seq in (net.features, net.classifier):
+                for i, layer in enumerate(seq):
+                    if isinstance(layer, _Flatten):
+                        seq[i] = torch.nn.Flatten()
+                    elif isinstance(layer, torch.nn.ReLU):
+                        seq[i] = torch.nn.ReLU()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        grads.append([p.grad for p in net.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads, strict=True))

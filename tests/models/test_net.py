@@ -1,3 +1,6 @@
+import platform
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -6,6 +9,7 @@ from sklearn.metrics import log_loss
 from hwr_eval.errors import HwrError
 from hwr_eval.models import CNN, MLP, HwrNet
 from hwr_eval.models._batching import TensorBatches
+from hwr_eval.models._device import _cpu_has_native_bf16, auto_precision
 
 
 def _scaled(X):
@@ -162,6 +166,29 @@ def test_bf16_precision_uses_channels_last_and_keeps_the_accuracy_of_fp32(digits
     acc_fp32 = (fp32.predict(X_test) == y_test).mean()
     assert acc_bf16 > 0.85 and acc_bf16 > acc_fp32 - 0.03
     assert bf16.predict_proba(X_test[:5]).dtype == np.float32
+
+
+@pytest.mark.parametrize(("native_bf16", "has_conv", "expected"), [
+    (True, True, "bf16"), (True, False, "fp32"), (False, True, "fp32"), (False, False, "fp32"),
+])
+def test_auto_precision_on_the_cpu_is_bf16_only_for_conv_nets_on_cpus_with_native_bf16(native_bf16, has_conv, expected):
+    cpu = torch.device("cpu")
+    assert auto_precision(cpu, has_conv, cpu_has_native_bf16=lambda: native_bf16) == expected
+
+
+def test_native_bf16_check_agrees_with_the_cpu_flags():
+    cpuinfo = Path("/proc/cpuinfo")
+    if platform.machine() != "x86_64" or not cpuinfo.exists():
+        pytest.skip("reads the x86 CPU flags from /proc/cpuinfo (Linux on x86-64 only)")
+    flags = set(next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split())
+    assert _cpu_has_native_bf16() == bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
+
+
+def test_auto_precision_of_a_fitted_cnn_is_the_cpus_choice():
+    X, y = _toy()
+    net = HwrNet(CNN, max_epochs=1, device="cpu", module__channels=(2, 4), module__hidden=8).fit(X, y)
+    assert net.precision == "auto"
+    assert net.precision_ == ("bf16" if _cpu_has_native_bf16() else "fp32")
 
 
 def test_fp32_precision_is_respected():
