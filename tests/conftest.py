@@ -32,6 +32,13 @@ def _real_data_dir() -> Path | None:
     return None
 
 
+def pytest_configure(config):
+    # The Ctrl-C tests need Python's own SIGINT handler; a shell without job control starts background
+    # jobs (`make test &`) with SIGINT ignored, and that would be what the runs restore.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(scope="session")
 def real_data_dir() -> Path:
     """Directory with the real MNIST / FEMNIST / USPS files; skips the test when absent."""
