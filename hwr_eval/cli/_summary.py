@@ -56,10 +56,13 @@ def _abstention_line(record: RunRecord) -> str | None:
 
 def _mcnemar_table(mc: dict, order: list[str]) -> Table:
     """McNemar's test, one pair per row, in the results table's model order."""
+    from ..evaluation import same_right_pairs  # scipy: load late
+
     names = list(mc["models"])
     where = {n: k for k, n in enumerate(names)}
     ranked = [n for n in order if n in where] + [n for n in names if n not in order]
     holm = mc.get("p_value_holm")
+    same = set(same_right_pairs(mc))
     table = Table(title="McNemar's test (errors differ?)", title_justify="left",
                   box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("pair", no_wrap=False)
@@ -73,7 +76,7 @@ def _mcnemar_table(mc: dict, order: list[str]) -> Table:
             p = mc["p_value"][i][j]
             decisive = holm[i][j] if holm is not None else p
             cells = [f"{a} vs {b}", f"{p:.3g}", *([f"{holm[i][j]:.3g}"] if holm is not None else []),
-                     "differ" if decisive < 0.05 else "alike"]
+                     "same images right" if {(a, b), (b, a)} & same else "differ" if decisive < 0.05 else "alike"]
             table.add_row(*cells)
     return table
 

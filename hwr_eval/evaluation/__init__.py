@@ -13,6 +13,7 @@ from ._metrics import (
     holm,
     mcnemar,
     mcnemar_matrix,
+    same_right_pairs,
     top_confusions,
 )
 from ._mnist_c import MEAN_ROW, MNIST_C_COLUMNS, mnist_c_accuracy, mnist_c_suite
@@ -85,6 +86,7 @@ __all__ = [
     "evaluate_robustness",
     "mcnemar",
     "mcnemar_matrix",
+    "same_right_pairs",
     "robustness_record",
     "MEAN_ROW",
     "MNIST_C_COLUMNS",

@@ -152,6 +152,17 @@ def mcnemar_matrix(y_true: Sequence, predictions: Mapping[str, Sequence]) -> dic
             "method": method, "discordant": discordant}
 
 
+def same_right_pairs(mc: Mapping) -> list[tuple[str, str]]:
+    """The pairs of a :func:`mcnemar_matrix` with no discordant image: both models got the very same images right.
+
+    Such a pair cannot be told apart on this test set at all (McNemar's p is 1 by construction) -- e.g. a
+    cascade whose sub-model never changed one of the main model's answers.
+    """
+    names, discordant = list(mc["models"]), mc["discordant"]
+    return [(names[i], names[j]) for i, j in combinations(range(len(names)), 2)
+            if discordant[i][j] == 0 and discordant[j][i] == 0]
+
+
 def top_confusions(cm: np.ndarray, classes: Sequence[str], k: int = 10) -> list[dict]:
     """The ``k`` largest off-diagonal cells of a confusion matrix (rows true, columns predicted).
 

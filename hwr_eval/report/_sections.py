@@ -189,11 +189,25 @@ def _comparison_section(run: RunFolder, anchors: dict[str, str]) -> str:
             caption="McNemar's test on the paired test-set predictions: a small p-value (marked * below 0.05) "
                     "means the two models' errors differ by more than chance. "
                     + ("The p-values are Holm-adjusted over all pairs (raw ones in results.json)." if holm is not None
-                       else "Raw p-values, not adjusted for the number of pairs (run predates the adjustment)."))
+                       else "Raw p-values, not adjusted for the number of pairs (run predates the adjustment).")
+                    + _same_right_sentence(mcnemar))
     else:
         heat = "<p>McNemar's test needs at least two models.</p>"
     return (f'<section id="comparison"><h2>Comparison</h2>{table}<div class="cols">{chart}{heat}</div>'
             f"</section>")
+
+
+def _same_right_sentence(mcnemar: dict) -> str:
+    """Pairs that got the very same test images right: no test on this split can tell them apart."""
+    from ..evaluation import same_right_pairs
+
+    if "discordant" not in mcnemar:
+        return ""
+    pairs = [f"{a} and {b}" for a, b in same_right_pairs(mcnemar)]
+    if not pairs:
+        return ""
+    return (f" {'; '.join(pairs)} got the very same test images right: this test set cannot tell "
+            f"{'them' if len(pairs) == 1 else 'each pair'} apart.")
 
 
 def _grid_section(run: RunFolder) -> str:

@@ -66,6 +66,23 @@ def test_mcnemar_prints_one_pair_per_line(printed):
         assert rest.split()[1] == f"{mc['p_value'][names.index(a)][names.index(b)]:.3g}"
 
 
+def test_a_pair_with_the_same_images_right_says_so(tmp_path, monkeypatch):
+    run_dir = write_run_dir(tmp_path / "run", models=("cnn", "cascade", "knn"), n_test_per_class=2)
+    results = read_record(run_dir).to_json()
+    names = results["mcnemar"]["models"]
+    discordant = results["mcnemar"]["discordant"] = [[0 if a == b else 1 for b in names] for a in names]
+    i, j = names.index("cnn"), names.index("cascade")
+    discordant[i][j] = discordant[j][i] = 0  # only this pair has no discordant image
+    (run_dir / "results.json").write_text(json.dumps(results))
+    out = io.StringIO()
+    monkeypatch.setattr(_summary, "console", Console(file=out, width=80, color_system=None))
+    _summary._print_run(run_dir)
+    pairs = {line.strip().split()[0] + " " + line.strip().split()[2]: line for line in out.getvalue().splitlines()
+             if " vs " in line}
+    assert pairs["cnn cascade"].rstrip().endswith("same images right")
+    assert not any(line.rstrip().endswith("same images right") for key, line in pairs.items() if key != "cnn cascade")
+
+
 def test_abstention_in_plain_words(printed):
     _, lines = printed
     text = " ".join(line.strip() for line in lines)

@@ -15,6 +15,7 @@ from hwr_eval.evaluation import (
     evaluate,
     mcnemar,
     mcnemar_matrix,
+    same_right_pairs,
     top_confusions,
 )
 
@@ -248,3 +249,16 @@ def test_mcnemar_with_no_or_balanced_disagreement_is_p_one_statistic_zero():
     y, pa, pb = _pairs(15, 15, both_right=10)
     res = mcnemar(y, pa, pb)
     assert res["method"] == "chi2" and res["statistic"] == 0.0 and res["p_value"] == 1.0
+
+
+def test_same_right_pairs_are_those_with_no_discordant_image():
+    y = np.array(list("AABBCC"))
+    predictions = {
+        "main": np.array(list("AABCCA")),
+        "cascade": np.array(list("AABACB")),  # other wrong labels, but the same images right as main
+        "other": np.array(list("AABBCA")),  # one image main got wrong, right
+    }
+    mc = mcnemar_matrix(y, predictions)
+    assert same_right_pairs(mc) == [("main", "cascade")]
+    assert mc["p_value"][0][1] == 1.0  # McNemar alone cannot say why
+    assert same_right_pairs(mcnemar_matrix(y, {"a": y, "b": y.copy(), "c": y.copy()})) == [("a", "b"), ("a", "c"), ("b", "c")]

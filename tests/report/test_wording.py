@@ -189,6 +189,21 @@ def test_mcnemar_heatmap_uses_the_comparison_tables_model_order(make_run_dir, tm
             assert shown[i, j] == p[names.index(a), names.index(b)]
 
 
+def test_comparison_names_pairs_with_the_same_images_right(make_run_dir, tmp_path):
+    run_dir = make_run_dir(tmp_path / "run", models=("cnn", "cascade", "knn"), n_test_per_class=2)
+    results = read_record(run_dir).to_json()
+    names = results["mcnemar"]["models"]
+    sentence = "cnn and cascade got the very same test images right: this test set cannot tell them apart."
+    discordant = results["mcnemar"]["discordant"] = [[0 if a == b else 1 for b in names] for a in names]
+    i, j = names.index("cnn"), names.index("cascade")  # only this pair has no discordant image
+    discordant[i][j] = discordant[j][i] = 0
+    (run_dir / "results.json").write_text(json.dumps(results))
+    assert sentence in _section(build_report(run_dir).read_text(encoding="utf-8"), "comparison")
+    discordant[i][j] = 2
+    (run_dir / "results.json").write_text(json.dumps(results))
+    assert "same test images right" not in build_report(run_dir).read_text(encoding="utf-8")
+
+
 def _legend_figures():
     rng = np.random.default_rng(0)
     names = ["knn", "cnn", "mlp"]
