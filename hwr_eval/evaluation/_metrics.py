@@ -156,9 +156,12 @@ def same_right_pairs(mc: Mapping) -> list[tuple[str, str]]:
     """The pairs of a :func:`mcnemar_matrix` with no discordant image: both models got the very same images right.
 
     Such a pair cannot be told apart on this test set at all (McNemar's p is 1 by construction) -- e.g. a
-    cascade whose sub-model never changed one of the main model's answers.
+    cascade whose sub-model never changed one of the main model's answers. A record without the
+    ``discordant`` counts names no pair.
     """
-    names, discordant = list(mc["models"]), mc["discordant"]
+    names, discordant = list(mc["models"]), mc.get("discordant")
+    if discordant is None:
+        return []
     return [(names[i], names[j]) for i, j in combinations(range(len(names)), 2)
             if discordant[i][j] == 0 and discordant[j][i] == 0]
 

@@ -201,8 +201,6 @@ def _same_right_sentence(mcnemar: dict) -> str:
     """Pairs that got the very same test images right: no test on this split can tell them apart."""
     from ..evaluation import same_right_pairs
 
-    if "discordant" not in mcnemar:
-        return ""
     pairs = [f"{a} and {b}" for a, b in same_right_pairs(mcnemar)]
     if not pairs:
         return ""
