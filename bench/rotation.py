@@ -4,8 +4,9 @@ The study's CNN on the reference protocol, trained over ``--seeds`` model seeds 
 candidate (no augmentation, the ``affine`` preset, wider warps), then scored on the test split four
 ways: as it is, turned by +-30 degrees (the mean of both), shifted as MNIST-C's ``translate`` does (3
 pixels on each axis), and each of these again with the test-time candidates (recentring the ink's
-centre of mass; averaging the probabilities over turned copies). Mean +- sd over seeds go to
-``rotation.json`` / ``rotation.md`` in ``--out``.
+centre of mass; averaging the probabilities over turned copies). Each finished fit is appended to
+``rotation-runs.jsonl`` at once (seed-major, so every candidate has its first seeds before any has its
+last) and a rerun resumes; mean +- sd over seeds go to ``rotation.json`` / ``rotation.md`` in ``--out``.
 
     python bench/rotation.py --data ../shared/data --seeds 3 --n-jobs 2
 """
@@ -38,6 +39,9 @@ TRAINING = {
     "affine": ("the affine preset: +-30 deg, zoom 0.1, shift 0.1, half the images", dict(augment="affine")),
     "wide": ("+-45 deg, zoom 0.1, shift 0.15, 80% of the images",
              dict(augment=Augment(degrees=45.0, scale=0.1, translate=0.15, p=0.8))),
+    # moment normalisation: every image (training and test) sheared upright and its ink centred
+    "deskew": ("deskewed input (moment-based slant and centre normalisation)", dict(deskew=True)),
+    "deskew_affine": ("deskewed input and the affine preset", dict(deskew=True, augment="affine")),
 }
 
 
@@ -111,14 +115,14 @@ def markdown(frame: pd.DataFrame, meta: dict) -> str:
             cells = []
             for test in ("clean", "rot30", "translate"):
                 values = rows[f"{test}/{how}"]
-                cells.append(f"{values.mean():.2%} +- {values.std() * 100:.2f}")
+                cells.append(f"{values.mean():.2%}" + (f" +- {values.std() * 100:.2f}" if len(values) > 1 else ""))
             cost = (rows[f"clean/{how}"].mean() - base) * 100
             lines.append(f"| {label} | {how} | {cells[0]} ({cost:+.2f}) | {cells[1]} | {cells[2]} |")
-    lines += ["", "| training | what | median fit time | median epochs |", "|---|---|---|---|"]
+    lines += ["", "| training | what | seeds | median fit time | median epochs |", "|---|---|---|---|---|"]
     for label, (what, _) in TRAINING.items():
         rows = frame[frame.training == label]
         if len(rows):
-            lines.append(f"| {label} | {what} | {rows.fit_time_s.median():.0f} s | {rows.epochs.median():.0f} |")
+            lines.append(f"| {label} | {what} | {len(rows)} | {rows.fit_time_s.median():.0f} s | {rows.epochs.median():.0f} |")
     lines += ["", f"The study's CNN on the reference protocol (split seed 0), model seeds 0-{meta['seeds'] - 1}: mean +- sd "
               "over seeds; in brackets the clean accuracy's change against no augmentation, plain. "
               f"`recentre` shifts each test image's centre of mass to the centre; `tta` averages the probabilities "
@@ -142,16 +146,25 @@ def main(argv=None) -> None:
     if not data_dir:
         raise SystemExit("no data: pass --data DIR or set HWR_DATA (this bench needs the real data)")
     ds = hwr_eval.load_dataset(data_dir, per_class=args.per_class, seed=0)
-    tasks = [(label, seed) for seed in range(args.seeds) for label in args.training.split(",")]
-    rows = []
+    labels = args.training.split(",")
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "rotation-runs.jsonl"
+    settings = {"per_class": args.per_class, "max_epochs": args.max_epochs}
+    rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    rows = [r for r in rows if r.get("settings") == settings and r["training"] in labels and r["seed"] < args.seeds]
+    done = {(r["training"], r["seed"]) for r in rows}
+    tasks = [(label, seed) for seed in range(args.seeds) for label in labels if (label, seed) not in done]
+    print(f"{len(rows)} fits already in {log}; {len(tasks)} to train", flush=True)
     for row in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(delayed(one)(lb, s, ds, args.max_epochs) for lb, s in tasks):
+        row["settings"] = settings
         rows.append(row)
+        with log.open("a") as f:  # one line per finished fit: Ctrl-C or a crash keeps it
+            f.write(json.dumps(row) + "\n")
         print(f"{row['training']} seed {row['seed']}: clean {row['clean/plain']:.2%}, +-30 {row['rot30/plain']:.2%}, "
               f"tta {row['rot30/tta']:.2%}, translate {row['translate/plain']:.2%} / recentred "
               f"{row['translate/recentre']:.2%} ({row['fit_time_s']:.0f} s)", flush=True)
     frame = pd.DataFrame(rows)
     meta = {"seeds": args.seeds, "n_jobs": args.n_jobs, "machine": f"{os.cpu_count()} cores"}
-    args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "rotation.json", json.dumps({"meta": meta, "runs": rows}, indent=1))
     atomic_write_text(args.out / "rotation.md", markdown(frame, meta))
     print((args.out / "rotation.md").read_text())

@@ -90,3 +90,12 @@ def test_rotation_bench_scores_clean_turned_and_shifted_images(benches, real_dat
         assert {f"{t}/{h}" for t in ("clean", "rot30", "translate") for h in ("plain", "recentre", "tta")} <= set(r)
     table = (tmp_path / "rotation.md").read_text()
     assert table.count("| none |") == 4 and table.count("| wide |") == 4  # three test-time rows and the time row
+
+    # A rerun with one more candidate trains only that one: the logged fits come back from rotation-runs.jsonl.
+    logged = (tmp_path / "rotation-runs.jsonl").read_text()
+    rotation.main(["--data", str(real_data_dir), "--training", "none,wide,deskew", "--seeds", "1", "--n-jobs", "1",
+                   "--per-class", "20", "--max-epochs", "1", "--out", str(tmp_path)])
+    assert (tmp_path / "rotation-runs.jsonl").read_text().startswith(logged)
+    runs = json.loads((tmp_path / "rotation.json").read_text())["runs"]
+    assert sorted(r["training"] for r in runs) == ["deskew", "none", "wide"]
+    assert len((tmp_path / "rotation-runs.jsonl").read_text().splitlines()) == 3
