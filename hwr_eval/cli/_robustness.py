@@ -1,4 +1,5 @@
-"""``hwr-eval robustness RUN_DIR``: the corruption suite and rotation sweep for a run folder's saved models."""
+"""``hwr-eval robustness RUN_DIR`` and ``hwr-eval unknowns RUN_DIR``: scoring a run folder's saved models after the
+fact, under corruptions and rotations, or against input of none of their classes."""
 
 from __future__ import annotations
 
@@ -91,6 +92,41 @@ def robustness_command(
     if suite in ("sweep", "both"):
         print_robustness(run.robustness)
     console.print(f"results: {run_dir / 'results.json'} (keys 'robustness', 'mnist_c'), {run_dir / record['file']}",
+                  highlight=False)
+    if not no_report and (run_dir / "report.html").exists():
+        console.print(f"report: {run_dir / 'report.html'}", highlight=False)
+
+
+@app.command("unknowns")
+@user_errors
+def unknowns_command(
+    run_dir: Path = typer.Argument(..., help="Run folder of 'hwr-eval compare --save-models'."),
+    unknown_dir: Annotated[Path | None, typer.Option(
+        "--unknown-dir", help="A folder of your own images of none of the classes, scored as the set 'folder'.",
+        file_okay=False, show_default=False)] = None,
+    unknown_detectors: Annotated[str | None, typer.Option(
+        "--unknown-detectors", help="Comma-separated detectors, e.g. msp,energy (default: every detector each model "
+        "supports).", show_default=False)] = None,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Do not rebuild report.html.")] = False,
+) -> None:
+    """Score the saved models against input of none of their classes (lowercase letters, blank frames, noise,
+    scribbles, blobs, and your own folder): unknowns.csv, a report section, and rejectors for predict --unknown."""
+    from ..workflows import run_unknowns
+
+    with robustness_progress() as on_progress:
+        records = run_unknowns(run_dir, unknown_dir=unknown_dir, detectors=unknown_detectors, report=not no_report,
+                               on_progress=on_progress)
+    table = Table(title="Unknown input (best detector: mean AUROC over the sets)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("model", "best detector", "mean AUROC"):
+        table.add_column(col, justify="right" if col == "mean AUROC" else "left", no_wrap=True)
+    for name, rec in records.items():
+        if rec is None:
+            table.add_row(name, "- (no detector applies)", "-")
+        else:
+            table.add_row(name, rec["best_detector"], f"{rec['mean_auroc'][rec['best_detector']]:.3f}")
+    console.print(table)
+    console.print(f"results: {run_dir / 'unknowns.csv'}; predict --unknown DETECTOR now uses the saved rejectors",
                   highlight=False)
     if not no_report and (run_dir / "report.html").exists():
         console.print(f"report: {run_dir / 'report.html'}", highlight=False)

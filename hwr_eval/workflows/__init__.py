@@ -20,7 +20,7 @@ from ._predict import (
 from ._predict_output import check_predictions_path, prediction_rows, write_predictions, write_sheet
 from ._robustness import robustness_results, run_robustness
 from ._score import check_dataset, score_model, timed_fit
-from ._unknowns import UNKNOWNS_FILE, load_rejector, rejector_path, unknown_results
+from ._unknowns import UNKNOWNS_FILE, load_rejector, rejector_path, run_unknowns, unknown_results
 
 __all__ = [
     "ABSTAIN",
@@ -48,6 +48,7 @@ __all__ = [
     "robustness_results",
     "run_grid",
     "run_robustness",
+    "run_unknowns",
     "run_settings",
     "score_model",
     "timed_fit",

@@ -118,6 +118,74 @@ def unknown_results(name: str, model, dataset: Dataset, spec: RunSpec, folder: R
     return json_value(record)
 
 
+def run_unknowns(run_dir: str | Path, *, unknown_dir: str | Path | None = None, detectors=None,
+                 report: bool = True, on_progress=None) -> dict[str, dict | None]:
+    """Score the models saved in a run folder (``compare --save-models``) on the unknown sets, after the fact.
+
+    The run's data is loaded again from its recorded spec (the training split fits the detectors' statistics,
+    the validation split their thresholds) and must give back the run's saved test split exactly. Writes
+    ``unknowns.csv`` (replacing an earlier one), ``unknowns/<name>.npz``, the rejectors beside each saved model
+    (for ``predict --unknown``), each model's ``unknowns`` record in ``results.json``, and the report.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run folder with ``results.json``, ``test_set.npz`` and ``models/<name>.joblib``.
+    unknown_dir : path, optional
+        A folder of your own unknown images, scored as the set ``folder``.
+    detectors : sequence of str, optional
+        Default: every detector each model supports.
+    report : bool, default=True
+        Rebuild ``report.html`` afterwards.
+    on_progress : callable, optional
+        ``on_progress(done, total, label)`` after each model.
+
+    Returns
+    -------
+    dict
+        Model name -> its ``unknowns`` record (None for a model no detector applies to).
+
+    Raises
+    ------
+    HwrError
+        No such run folder or no saved models, a run without a recorded spec, a bad detector or folder (before
+        any data is loaded), or data that no longer gives the run's test split.
+    """
+    from ..runs import read_record, read_test_set
+
+    record = read_record(run_dir)
+    folder = RunFolder(Path(run_dir), record)
+    saved = record.saved_models()
+    if not saved:
+        raise HwrError(f"{run_dir}: no saved models to score; rerun the comparison with --save-models")
+    if record.spec is None:
+        raise HwrError(f"{run_dir}: the run records no spec to load its data again from; rerun the comparison "
+                       "with --unknown")
+    spec = RunSpec.from_dict(record.spec, where=f"{run_dir}/results.json: spec").replace(
+        unknown=True, unknown_dir=unknown_dir, unknown_detectors=detectors, save_models=True)
+    models = {name: folder.load_model(name) for name in saved}
+    own = check_unknown_options(spec, models)
+    dataset = spec.data.load()
+    X_test, y_test = read_test_set(run_dir)
+    if not (np.array_equal(np.asarray(dataset.X_test), X_test)
+            and np.array_equal(np.asarray(dataset.y_test).astype(str), y_test.astype(str))):
+        raise HwrError(f"{run_dir}: the data at {dataset.provenance.get('data_dir') or 'the recorded source'} no longer "
+                       "gives this run's test split; the detectors cannot be fitted on the run's training split")
+    sets = run_unknown_sets(spec, dataset, own)
+    folder.unknowns = None  # this scoring replaces any earlier unknowns.csv whole
+    out = {}
+    for done, (name, model) in enumerate(models.items(), 1):
+        out[name] = record.models[name].unknowns = unknown_results(name, model, dataset, spec, folder, sets)
+        folder.write_results()
+        if on_progress is not None:
+            on_progress(done, len(models), f"unknown input: {name}")
+    if report:
+        from ..report import build_report  # matplotlib loads only when drawing
+
+        build_report(run_dir)
+    return out
+
+
 def fitted_rejectors(model, dataset: Dataset, detectors, best: str) -> dict:
     """An :class:`~hwr_eval.evaluation.UnknownRejector` per detector around the fitted ``model`` (thresholds
     on the validation split), with the validation scores so another ``keep`` can be chosen later."""
@@ -168,4 +236,4 @@ def load_rejector(model_path: str | Path, detector: str | None = None, keep: flo
 
 
 __all__ = ["GALLERY_SIZE", "N_UNKNOWN", "UNKNOWNS_FILE", "check_unknown_options", "fitted_rejectors", "load_rejector",
-           "rejector_path", "run_unknown_sets", "unknown_results"]
+           "rejector_path", "run_unknown_sets", "run_unknowns", "unknown_results"]
