@@ -53,7 +53,7 @@ from ._selective import (
     selective_accuracy_at,
     selective_metrics,
 )
-from ._unknown_table import check_unknown_sets, unknown_table
+from ._unknown_table import UnknownScores, check_unknown_sets, score_unknowns, unknown_table
 from ._unknowns import (
     DEFAULT_K,
     DEFAULT_KEEP,
@@ -162,4 +162,6 @@ __all__ = [
     "msp_score",
     "unknown_metrics",
     "unknown_table",
+    "score_unknowns",
+    "UnknownScores",
 ]

@@ -119,12 +119,18 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
         else:
             estimator = fit_with_validation(clone(self.estimator), X, y, X_val, y_val, **fit_params)
             estimator = estimator.estimator if isinstance(estimator, FrozenEstimator) else estimator
+        scorer = fit_scorer(estimator, self.detector, X, y, k=self.k)
+        return self._set_fitted(estimator, scorer, scorer.score_images(X_val))
+
+    def _set_fitted(self, estimator, scorer, val_scores) -> UnknownRejector:
+        """The fitted state from a fitted classifier, its fitted scorer and the validation known-scores
+        (``fit`` computes them; a run that scored them already passes them here)."""
         self.estimator_ = estimator
         self.classes_ = np.asarray(estimator.classes_)
         if hasattr(estimator, "n_features_in_"):
             self.n_features_in_ = estimator.n_features_in_
-        self.scorer_ = fit_scorer(estimator, self.detector, X, y, k=self.k)
-        self.threshold_ = known_threshold(self.scorer_.score_images(X_val), self.keep)
+        self.scorer_ = scorer
+        self.threshold_ = known_threshold(val_scores, self.keep)
         return self
 
     def _prefit(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from ._unknowns import (
     DEFAULT_KEEP,
     FITTED_DETECTORS,
     TABLE_COLUMNS,
+    KnownScorer,
     _final,
     check_detector,
     check_keep,
@@ -76,6 +78,28 @@ def unknown_table(model, dataset, unknowns: Mapping[str, np.ndarray], *, detecto
     HwrError
         An unknown or inapplicable detector, a bad ``keep`` or a misshapen unknown set, before any work.
     """
+    return score_unknowns(model, dataset, unknowns, detectors=detectors, name=name, keep=keep, k=k).table
+
+
+@dataclass
+class UnknownScores:
+    """Everything :func:`score_unknowns` computed, so callers need no second pass through the model.
+
+    ``table`` is :func:`unknown_table`'s; per detector, ``scorers`` holds the fitted
+    :class:`~hwr_eval.evaluation.KnownScorer` and ``val``, ``test`` and ``sets[set_name]`` its known-scores.
+    """
+
+    table: pd.DataFrame
+    scorers: dict[str, KnownScorer]
+    val: dict[str, np.ndarray]
+    test: dict[str, np.ndarray]
+    sets: dict[str, dict[str, np.ndarray]]
+
+
+def score_unknowns(model, dataset, unknowns: Mapping[str, np.ndarray], *, detectors: Sequence[str] | None = None,
+                   name: str | None = None, keep: float = DEFAULT_KEEP, k: int = DEFAULT_K) -> UnknownScores:
+    """:func:`unknown_table` with the fitted scorers and every score kept; each split and set passes through
+    the model once, whatever the number of detectors."""
     keep = check_keep(keep)
     detectors = list(detectors_for(model) if detectors is None else dict.fromkeys(detectors))
     for detector in detectors:
@@ -88,17 +112,19 @@ def unknown_table(model, dataset, unknowns: Mapping[str, np.ndarray], *, detecto
     del train
     val, test = (model_outputs(model, X, detectors) for X in (dataset.X_val, dataset.X_test))
     outside = {set_name: model_outputs(model, X, detectors) for set_name, X in unknowns.items()}
-    rows = []
+    rows, scores = [], UnknownScores(None, {}, {}, {}, {})
     for scorer in scorers:
-        threshold = known_threshold(scorer.score(val), keep)
-        known = scorer.score(test)
-        for set_name, outputs in outside.items():
-            unknown = scorer.score(outputs)
+        d = scorer.detector
+        scores.scorers[d], scores.val[d], scores.test[d] = scorer, scorer.score(val), scorer.score(test)
+        scores.sets[d] = {set_name: scorer.score(outputs) for set_name, outputs in outside.items()}
+        threshold, known = known_threshold(scores.val[d], keep), scores.test[d]
+        for set_name, unknown in scores.sets[d].items():
             rows.append({"model": name, "detector": scorer.detector, "unknown_set": set_name,
                          "n_unknown": int(unknown.size), **unknown_metrics(known, unknown), "threshold": threshold,
                          "known_test_kept": float(np.mean(known >= threshold)),
                          "unknown_rejected": float(np.mean(unknown < threshold))})
-    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    scores.table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    return scores
 
 
-__all__ = ["check_unknown_sets", "unknown_table"]
+__all__ = ["UnknownScores", "check_unknown_sets", "score_unknowns", "unknown_table"]

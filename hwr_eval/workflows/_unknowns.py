@@ -17,8 +17,8 @@ import pandas as pd
 
 from ..data import FAR_UNKNOWN_SETS, NEAR_UNKNOWN_LETTERS, Dataset, folder_unknowns, load_unknowns
 from ..errors import HwrError
-from ..evaluation import DETECTORS, UnknownRejector, check_detector, detectors_for, known_threshold, unknown_table
-from ..evaluation._unknowns import DEFAULT_KEEP, fit_scorer
+from ..evaluation import DETECTORS, UnknownRejector, check_detector, detectors_for, known_threshold, score_unknowns
+from ..evaluation._unknowns import DEFAULT_KEEP
 from ..runs import RunFolder, RunSpec, json_value
 
 #: The run folder's table of every model x detector x unknown set (columns: ``TABLE_COLUMNS``).
@@ -99,22 +99,20 @@ def unknown_results(name: str, model, dataset: Dataset, spec: RunSpec, folder: R
     detectors = list(spec.unknown_detectors or detectors_for(model))
     if not detectors:
         return None
-    table = unknown_table(model, dataset, sets, detectors=detectors, name=name, keep=DEFAULT_KEEP)
+    scored = score_unknowns(model, dataset, sets, detectors=detectors, name=name, keep=DEFAULT_KEEP)
+    table = scored.table
     folder.unknowns = table if folder.unknowns is None else pd.concat([folder.unknowns, table], ignore_index=True)
     folder.write_table(UNKNOWNS_FILE, folder.unknowns)
     mean_auroc = table.groupby("detector", sort=False)["auroc"].mean()
     best = str(mean_auroc.idxmax())
-    # The best detector's scores again (unknown_table keeps only the metrics), for histograms and ROC curves.
-    scorer = fit_scorer(model, best, dataset.X_train, dataset.y_train)
-    unknown_scores = {set_name: scorer.score_images(X) for set_name, X in sets.items()}
-    arrays = {"known": scorer.score_images(dataset.X_test),
+    arrays = {"known": scored.test[best],
               "threshold": float(table.loc[table["detector"] == best, "threshold"].iloc[0]),
-              **{f"set_{n}": s for n, s in unknown_scores.items()}, **_gallery(model, unknown_scores, sets)}
+              **{f"set_{n}": s for n, s in scored.sets[best].items()}, **_gallery(model, scored.sets[best], sets)}
     record = {"file": UNKNOWNS_FILE, "scores": folder.write_npz(f"unknowns/{name}.npz", arrays),
               "detectors": detectors, "sets": list(sets), "keep": DEFAULT_KEEP, "best_detector": best,
               "mean_auroc": mean_auroc.to_dict(), "rejectors": None}
     if spec.save_models:
-        record["rejectors"] = folder.write_model(f"{name}.unknown", fitted_rejectors(model, dataset, detectors, best))
+        record["rejectors"] = folder.write_model(f"{name}.unknown", fitted_rejectors(model, scored, best))
     return json_value(record)
 
 
@@ -186,14 +184,13 @@ def run_unknowns(run_dir: str | Path, *, unknown_dir: str | Path | None = None, 
     return out
 
 
-def fitted_rejectors(model, dataset: Dataset, detectors, best: str) -> dict:
-    """An :class:`~hwr_eval.evaluation.UnknownRejector` per detector around the fitted ``model`` (thresholds
-    on the validation split), with the validation scores so another ``keep`` can be chosen later."""
-    rejectors, val_scores = {}, {}
-    for detector in detectors:
-        rejector = UnknownRejector(model, detector=detector, keep=DEFAULT_KEEP, prefit=True)
-        rejectors[detector] = rejector.fit(dataset.X_train, dataset.y_train, X_val=dataset.X_val, y_val=dataset.y_val)
-        val_scores[detector] = rejector.score_known(dataset.X_val).astype(np.float64)
+def fitted_rejectors(model, scored, best: str) -> dict:
+    """An :class:`~hwr_eval.evaluation.UnknownRejector` per detector around the fitted ``model``, built from the
+    run's scorers (thresholds on the validation split), with the validation scores so another ``keep`` can be
+    chosen later."""
+    rejectors = {d: UnknownRejector(model, detector=d, keep=DEFAULT_KEEP, prefit=True)._set_fitted(model, scorer, scored.val[d])
+                 for d, scorer in scored.scorers.items()}
+    val_scores = {d: np.asarray(v, dtype=np.float64) for d, v in scored.val.items()}
     return {"format": REJECTORS_FORMAT, "best": best, "rejectors": rejectors, "val_scores": val_scores}
 
 

@@ -174,3 +174,35 @@ def test_serve_gives_each_model_its_best_rejector(unknown_run, small_synthetic):
         assert served.unknown_detector.detector == record.models[served.name].unknowns["best_detector"] == best.detector
         for x in (noise, small_synthetic.X_test[0]):
             assert served.answer(x)["unknown"] == bool(best.is_unknown(x.reshape(1, -1))[0])
+
+
+def test_a_network_meets_each_split_once_and_its_rejectors_equal_freshly_fitted_ones(small_synthetic, tmp_path,
+                                                                                     monkeypatch):
+    import hwr_eval.evaluation._unknown_table as table_module
+    import hwr_eval.evaluation._unknowns as unknowns_module
+    from hwr_eval.evaluation import UnknownRejector
+
+    passes = {"train": 0, "val": 0, "test": 0}
+    splits = {"train": small_synthetic.X_train, "val": small_synthetic.X_val, "test": small_synthetic.X_test}
+    counted = unknowns_module.model_outputs
+
+    def counting(model, X, detectors):
+        for split, rows in splits.items():
+            passes[split] += X is rows or (len(X) == len(rows) and np.array_equal(X, rows))
+        return counted(model, X, detectors)
+
+    monkeypatch.setattr(table_module, "model_outputs", counting)
+    monkeypatch.setattr(unknowns_module, "model_outputs", counting)
+    monkeypatch.setattr("hwr_eval.workflows._unknowns.N_UNKNOWN", 20)
+    run_dir = run_compare(["mlp"], small_synthetic, tmp_path / "run", n_resamples=20, unknown=True, save_models=True,
+                          overrides={"mlp": {"max_epochs": 2}}, report=False)
+    assert passes == {"train": 1, "val": 1, "test": 1}  # five detectors, the table, the report's scores and the rejectors
+
+    model = open_run(run_dir).load_model("mlp")
+    for detector in ("mahalanobis", "knn", "energy"):
+        saved = load_rejector(run_dir / "models" / "mlp.joblib", detector)
+        fresh = UnknownRejector(model, detector=detector, prefit=True).fit(
+            small_synthetic.X_train, small_synthetic.y_train, X_val=small_synthetic.X_val, y_val=small_synthetic.y_val)
+        assert saved.threshold_ == pytest.approx(fresh.threshold_, rel=1e-9)
+        np.testing.assert_allclose(saved.score_known(small_synthetic.X_test), fresh.score_known(small_synthetic.X_test),
+                                   rtol=1e-9)
