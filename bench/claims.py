@@ -149,9 +149,11 @@ def claim_rows(seeds: pd.DataFrame) -> list[dict]:
             rows.append(row | {"verdict": f"not judged: {len(common)} common seed (2 or more needed)"})
             continue
         p = comparisons_table(pd.concat([runs[a], runs[b]])[list(SEED_COLUMNS)], rope=ROPE).iloc[0]
+        paired = runs[a].set_index("seed").accuracy - runs[b].set_index("seed").accuracy
+        same = " (the same test accuracy on every seed)" if seeded(a) and seeded(b) and (paired == 0).all() else ""
         rows.append(row | {
             "mean_diff": p.mean_diff, "ci_low": p.ci_low, "ci_high": p.ci_high, "p_a_better": p.p_a_better,
-            "p_equivalent": p.p_equivalent, "p_b_better": p.p_b_better, "verdict": p.verdict,
+            "p_equivalent": p.p_equivalent, "p_b_better": p.p_b_better, "verdict": p.verdict + same,
             "seeds_to_decide": None if pd.isna(p.seeds_to_decide) else int(p.seeds_to_decide),
         })
     return rows
@@ -184,12 +186,14 @@ def markdown(rows: list[dict], seeds: pd.DataFrame, meta: dict) -> str:
     for name, s in per_model.iterrows():
         spread = f"{s.low:.2%}-{s.high:.2%}" if s.runs > 1 else ""
         lines.append(f"| {name} | {s.runs:.0f} | {_pm(s['mean'], s.sd, s.runs, seeded(name))} | {spread} | {s.fit:.0f} s |")
-    lines += ["", f"Reference protocol (36 classes, at most 2,000 per class, split seed 0), model seeds "
-              f"0-{meta['seeds'] - 1} (the runs column says how many have finished; each pair is judged on the seeds "
-              f"both settings have); verdicts from the Bayesian correlated t-test with a ROPE of 0.1 accuracy "
-              f"points. {meta['machine']}; fits ran {meta['n_jobs']} at a time, one thread each, so fit "
+    lines += ["", "Reference protocol (36 classes, at most 2,000 per class, split seed 0), each setting trained with "
+              "model seeds 0, 1, ... (the runs column says how many: 5, and more for the two settings of a claim "
+              "still undecided at 5; each pair is judged on the seeds both settings have); verdicts from the "
+              f"Bayesian correlated t-test with a ROPE of 0.1 accuracy points. {meta['machine']}; fits ran "
+              f"{meta['n_jobs']} at a time, one thread each, so fit "
               f"times are for a shared machine. Fit times are medians over seeds; the 1-minute load average at each fit's end is in claims.json.",
-              f"`python bench/claims.py --data DIR --seeds {meta['seeds']} --n-jobs {meta['n_jobs']}`"]
+              "`python bench/claims.py --data DIR --seeds 5 --n-jobs 2`, then `--seeds N --only A,B` for an undecided "
+              "claim's two settings, and `--seeds N --summarise` for these tables"]
     return "\n".join(lines) + "\n"
 
 

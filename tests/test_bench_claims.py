@@ -45,6 +45,17 @@ def test_each_claim_is_judged_a_minus_b_on_the_seeds_both_settings_have(benches)
     assert row["a_sd"] == pytest.approx(common.loc[common.model == "cascade", "accuracy"].std())
 
 
+def test_a_pair_with_the_same_accuracy_on_every_seed_says_so(benches):
+    claims, _ = benches
+    seeds = _seeds({"cnn": 0.96, "cascade": 0.95})
+    twin = seeds[seeds.model == "cnn"].assign(model="cascade")
+    row = next(r for r in claims.claim_rows(pd.concat([seeds[seeds.model == "cnn"], twin])) if r["a"] == "cascade")
+    assert row["verdict"] == "practically equivalent (the same test accuracy on every seed)"
+    twin.loc[twin.index[0], "accuracy"] += 1e-4  # one seed differs by a third of a test image: no longer the same
+    row = next(r for r in claims.claim_rows(pd.concat([seeds[seeds.model == "cnn"], twin])) if r["a"] == "cascade")
+    assert "same test accuracy" not in row["verdict"]
+
+
 def test_a_claim_with_one_common_seed_is_not_judged(benches):
     claims, _ = benches
     seeds = _seeds({"cnn": 0.96, "cnn_max": 0.95})
