@@ -6,15 +6,15 @@ no seed changes, once), and every detector that applies to it is scored against 
 (``hwr_eval.data.load_unknowns``: the lowercase near unknowns, the generated far ones, and ``--folder`` if
 given). Thresholds keep 95% of the known validation images; the known images scored are the test split.
 
-With ``--outlier-exposure`` every network is trained a second time with ``outlier_exposure="generated"``
+Every network named in ``--outlier-exposure`` is trained a second time with ``outlier_exposure="generated"``
 (label ``<model>+oe``) and the table gives its change in known test accuracy, paired by seed. Fits run
 ``--n-jobs`` at a time; each finished fit is appended to ``unknowns-runs.jsonl`` at once, so an interrupted
 bench resumes where it stopped. Writes ``unknowns.json`` (every row of every seed, the mean and standard
 deviation over seeds, and the headline: near AUROC, worst far AUROC and known accuracy per model and
 detector) and ``unknowns.md`` to ``--out``.
 
-    python bench/unknowns.py --data ../shared/data --models knn,logreg,mlp,cnn --seeds 3 --outlier-exposure \
-        --n-jobs 2 --threads 1
+    python bench/unknowns.py --data ../shared/data --models knn,logreg,linear,mlp,lenet5,cnn --seeds 3 \
+        --outlier-exposure mlp,cnn --n-jobs 2 --threads 1
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours of the knn detector")
     parser.add_argument("--per-class", type=int, default=2000, help="the cap per class (lower for smoke tests)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override the nets' epochs (smoke tests)")
-    parser.add_argument("--outlier-exposure", action="store_true",
-                        help="also train every network with outlier_exposure='generated' (label <model>+oe)")
+    parser.add_argument("--outlier-exposure", default="",
+                        help="comma-separated networks also trained with outlier_exposure='generated' (label <model>+oe)")
     parser.add_argument("--n-jobs", type=int, default=1, help="fits trained in parallel")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per fit")
     parser.add_argument("--out", type=Path, default=HERE / "results")
@@ -90,13 +90,16 @@ def markdown(summary: pd.DataFrame, args) -> str:
     return "\n".join(lines) + "\n"
 
 
-def variants(names: list[str], outlier_exposure: bool) -> list[tuple[str, str, dict]]:
-    """(label, registry model, parameters): each model, and with ``outlier_exposure`` each network again
+def variants(names: list[str], outlier_exposure: list[str]) -> list[tuple[str, str, dict]]:
+    """(label, registry model, parameters): each model, and each network named in ``outlier_exposure`` again,
     trained with generated outliers (label ``<model>+oe``)."""
+    for name in outlier_exposure:
+        if name not in names or hwr_eval.models.final_net(hwr_eval.make_model(name)) is None:
+            raise SystemExit(f"--outlier-exposure {name}: not one of the networks in --models")
     out = []
     for name in names:
         out.append((name, name, {}))
-        if outlier_exposure and hwr_eval.models.final_net(hwr_eval.make_model(name)) is not None:
+        if name in outlier_exposure:
             out.append((f"{name}+oe", name, {"outlier_exposure": "generated"}))
     return out
 
@@ -183,7 +186,7 @@ def main(argv=None) -> int:
     print(f"{dataset.describe()}; unknown sets: " + ", ".join(f"{k} {len(v)}" for k, v in unknowns.items()), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "unknowns-runs.jsonl"
-    labels = variants(names, args.outlier_exposure)
+    labels = variants(names, [m.strip() for m in args.outlier_exposure.split(",") if m.strip()])
     fits = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     fits = [f for f in fits if f["settings"] == _fingerprint(args) and f["label"] in {v[0] for v in labels}
             and f["seed"] < args.seeds]

@@ -28,7 +28,7 @@ def bench():
 def test_unknowns_bench_writes_every_model_detector_and_set(bench, real_data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("HWR_CACHE", str(tmp_path / "cache"))
     args = ["--data", str(real_data_dir), "--models", "knn,mlp", "--seeds", "2", "--per-class", "10",
-            "--max-epochs", "1", "--n-generated", "20", "--k", "5", "--outlier-exposure", "--out", str(tmp_path)]
+            "--max-epochs", "1", "--n-generated", "20", "--k", "5", "--outlier-exposure", "mlp", "--out", str(tmp_path)]
     bench.main(args)
     payload = json.loads((tmp_path / "unknowns.json").read_text())
     rows = pd.DataFrame(payload["rows"])
