@@ -39,6 +39,7 @@ _LAZY = {
     "load_model": "workflows",
     "predict_images": "workflows",
     "run_robustness": "workflows",
+    "run_unknowns": "workflows",
 }
 
 __all__ = ["DataError", "HwrError", "SyntheticDataWarning", "__version__", *_LAZY]
