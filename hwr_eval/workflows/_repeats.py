@@ -24,6 +24,7 @@ from ..models import is_seed_deterministic
 from ..models._fitting import fit_with_validation
 from ..runs import RunFolder, RunSpec
 from ._configure import configure_model
+from ._dask import dask_backend
 
 SEEDS_FILE = "seeds.csv"
 COMPARISONS_FILE = "comparisons.csv"
@@ -73,8 +74,9 @@ def run_repeats(spec: RunSpec, dataset: Dataset, estimators: Mapping[str, BaseEs
     rows = [dict(r) for r in first.to_dict("records")]
     tasks = list(_tasks(spec, dataset, estimators))
     folder.write_table(SEEDS_FILE, pd.DataFrame(rows, columns=SEED_COLUMNS))
-    backend = {"backend": "dask"} if client is not None else {"n_jobs": spec.n_jobs or 1}
-    with parallel_config(**backend):
+    # On a cluster the run's dataset goes to every worker once; the runs of other splits travel with their task.
+    backend = dask_backend(client, scatter=[dataset]) if client is not None else parallel_config(n_jobs=spec.n_jobs or 1)
+    with backend:
         for done, row in enumerate(Parallel(return_as="generator_unordered")(delayed(_one_run)(*t) for t in tasks), 1):
             rows.append(row)
             folder.write_table(SEEDS_FILE, pd.DataFrame(rows, columns=SEED_COLUMNS))  # kept on Ctrl-C

@@ -281,3 +281,15 @@ def test_ctrl_c_cancels_the_fits_on_the_cluster(dask_cluster, small_synthetic, t
     finally:
         release.touch()  # let the worker thread that was already running the fit finish
         presser.join(timeout=60)
+
+
+def test_repeated_runs_on_dask_match_local(dask_cluster, small_synthetic, tmp_path):
+    _, client = dask_cluster
+    common = dict(seed=0, seeds=3, overrides={"mlp": TINY_NET}, report=False)
+    local = run_compare(["knn", "mlp"], small_synthetic, tmp_path / "local", **common)
+    on_dask = run_compare(["knn", "mlp"], small_synthetic, tmp_path / "dask", scheduler=client, **common)
+    columns = ["model", "seed", "split_seed", "accuracy", "macro_f1"]
+    seeds = {name: pd.read_csv(run / "seeds.csv")[columns] for name, run in (("local", local), ("dask", on_dask))}
+    assert list(seeds["dask"].itertuples(index=False)) == list(seeds["local"].itertuples(index=False))
+    assert sorted(seeds["dask"].query("model == 'mlp'").seed) == [0, 1, 2]
+    pd.testing.assert_frame_equal(pd.read_csv(on_dask / "comparisons.csv"), pd.read_csv(local / "comparisons.csv"))
