@@ -5,7 +5,7 @@ Each contender is a whole ``hwr-eval compare`` process on the same data (one net
 workers). Contenders alternate within each round and the median over rounds is kept, so the ratios hold
 on a shared machine. Results go to ``repeats.json`` / ``repeats.md`` in ``--out``.
 
-    python bench/repeats.py --data ../shared/data --seeds 4 --rounds 3
+    python bench/repeats.py --data ../shared/data --seeds 4 --rounds 2
 """
 
 from __future__ import annotations
@@ -46,9 +46,10 @@ def main(argv=None) -> None:
     parser.add_argument("--data", type=Path, default=None, help="data folder (default: $HWR_DATA)")
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--seeds", type=int, default=4)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--per-class", type=int, default=300)
-    parser.add_argument("--max-epochs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    # the reference data and a few epochs: each fit outweighs the process's start-up, data and report
+    parser.add_argument("--per-class", type=int, default=2000)
+    parser.add_argument("--max-epochs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args(argv)
     data_dir = args.data or os.environ.get("HWR_DATA")
