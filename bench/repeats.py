@@ -28,6 +28,9 @@ HERE = Path(__file__).resolve().parent
 def contenders(seeds: int) -> dict[str, list[str]]:
     return {
         "one run": ["--seeds", "1"],
+        # what a parallel worker gets: one fit on one core (parallel repeats can beat one-at-a-time only as far
+        # as one fit leaves a core idle)
+        "one run, 1 thread": ["--seeds", "1", "--threads", "1"],
         f"{seeds} runs, one at a time": ["--seeds", str(seeds), "--n-jobs", "1"],
         f"{seeds} runs, 2 joblib workers": ["--seeds", str(seeds), "--n-jobs", "2"],
         f"{seeds} runs, Dask local:2": ["--seeds", str(seeds), "--scheduler", "local:2"],
@@ -36,8 +39,14 @@ def contenders(seeds: int) -> dict[str, list[str]]:
 
 def run_once(base: list[str], extra: list[str], workdir: Path) -> float:
     out = workdir / f"run-{time.monotonic_ns()}"
+    env = dict(os.environ)
+    if "--threads" in extra:  # PyTorch's intra-op threads, read when it starts
+        at = extra.index("--threads")
+        env["OMP_NUM_THREADS"] = extra[at + 1]
+        extra = extra[:at] + extra[at + 2:]
     start = time.perf_counter()
-    subprocess.run([*base, *extra, "--out", str(out)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([*base, *extra, "--out", str(out)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env)
     return time.perf_counter() - start
 
 
