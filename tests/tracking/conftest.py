@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 MLFLOW_MISSING = "mlflow is not installed (pip install 'hwr-eval[mlflow]')"
-SERVER_START_TIMEOUT_S = 120
+# A start takes 5-60 s; on a 2-core machine also running training jobs it was seen to pass 120 s.
+SERVER_START_TIMEOUT_S = 300
 
 
 def free_port() -> int:
