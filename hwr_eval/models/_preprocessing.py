@@ -21,21 +21,31 @@ SCALING_MODES = ("negative", "positive", "binary")
 LIGHT_BORDER = 2 / 3
 
 
-def deskew(images: np.ndarray) -> np.ndarray:
-    """Undo the slant of each image: shear it so its ink's principal axis is vertical.
+DESKEW_MODES = ("shear", "rotate")
 
-    The classic moment-based deskewing of MNIST (the shear is the covariance of the ink's row and column
-    coordinates over the variance of its rows), which helps distance-based classifiers like kNN most.
+
+def deskew(images: np.ndarray, how: str = "shear") -> np.ndarray:
+    """Straighten each image by its ink's second moments, and move the ink's centre to the image centre.
+
+    ``"shear"`` is the classic moment-based deskewing of MNIST (the shear is the covariance of the ink's
+    row and column coordinates over the variance of its rows), which helps distance-based classifiers
+    like kNN most. ``"rotate"`` turns the image instead, by the angle (at most 45 degrees either way) that
+    brings the ink's principal axis to the nearer of upright and level: a turned character comes back
+    as it was written, which a shear cannot do.
 
     Parameters
     ----------
     images : ndarray of shape (n, side, side)
         Images with ink high.
+    how : {"shear", "rotate"}, default="shear"
+        Straighten by a shear or by a rotation.
 
     Returns
     -------
     ndarray of shape (n, side, side), float32
     """
+    if how not in DESKEW_MODES:
+        raise HwrError(f"deskew how must be one of {', '.join(DESKEW_MODES)}, got {how!r}")
     images = np.asarray(images, dtype=np.float32)
     side = images.shape[1]
     rows, cols = np.mgrid[:side, :side].astype(np.float32)
@@ -43,13 +53,23 @@ def deskew(images: np.ndarray) -> np.ndarray:
     total[total == 0] = 1.0  # blank images stay blank
     r0 = (images * rows).sum(axis=(1, 2)) / total
     c0 = (images * cols).sum(axis=(1, 2)) / total
-    var_r = (images * (rows - r0[:, None, None]) ** 2).sum(axis=(1, 2)) / total
-    cov_rc = (images * (rows - r0[:, None, None]) * (cols - c0[:, None, None])).sum(axis=(1, 2)) / total
-    shear = np.divide(cov_rc, var_r, out=np.zeros_like(cov_rc), where=var_r > 0)
+    dr, dc = rows - r0[:, None, None], cols - c0[:, None, None]
+    var_r = (images * dr**2).sum(axis=(1, 2)) / total
+    var_c = (images * dc**2).sum(axis=(1, 2)) / total
+    cov_rc = (images * dr * dc).sum(axis=(1, 2)) / total
+    if how == "shear":
+        shear = np.divide(cov_rc, var_r, out=np.zeros_like(cov_rc), where=var_r > 0)
+        matrices = np.stack([np.stack([np.ones_like(shear), np.zeros_like(shear)], 1), np.stack([shear, np.ones_like(shear)], 1)], 1)
+    else:
+        # The principal axis leans by half the angle of (2 cov, var_r - var_c) from upright; folding it
+        # into +-45 degrees measures a wide character (principal axis level) from the level instead.
+        angle = 0.5 * np.arctan2(2 * cov_rc, var_r - var_c)
+        angle = (angle + np.pi / 4) % (np.pi / 2) - np.pi / 4
+        cos, sin = np.cos(angle), np.sin(angle)
+        matrices = np.stack([np.stack([cos, -sin], 1), np.stack([sin, cos], 1)], 1)
     centre = np.array([side / 2.0, side / 2.0])
     out = np.empty_like(images)
-    for i, (alpha, mean) in enumerate(zip(shear, np.stack([r0, c0], axis=1))):
-        matrix = np.array([[1.0, 0.0], [alpha, 1.0]])
+    for i, (matrix, mean) in enumerate(zip(matrices, np.stack([r0, c0], axis=1))):
         # Output pixel p samples input pixel matrix @ p + offset: the image centre maps onto the ink's mean.
         out[i] = affine_transform(images[i], matrix, offset=mean - matrix @ centre, order=1)
     return out
@@ -82,8 +102,9 @@ class PixelScaler(ValidatedParamsMixin, OneToOneFeatureMixin, TransformerMixin, 
     mode : {"negative", "positive", "binary"}, default="negative"
         ``"negative"`` maps to [-1, 1] (the study's default), ``"positive"`` to [0, 1] and
         ``"binary"`` to {0, 1} by thresholding at half intensity.
-    deskew : bool, default=False
-        Straighten slanted writing first (see :func:`deskew`); needs square images.
+    deskew : bool or {"shear", "rotate"}, default=False
+        Straighten each image first and centre its ink (see :func:`deskew`); needs square images. True
+        is ``"shear"``, the classic slant correction; ``"rotate"`` undoes turns as well.
     square : bool, default=True
         Refuse rows whose length is not a square number of pixels. ``False`` accepts any width
         (non-image features, or scikit-learn's estimator checks on toy data); the range rules still hold.
@@ -100,11 +121,11 @@ class PixelScaler(ValidatedParamsMixin, OneToOneFeatureMixin, TransformerMixin, 
 
     _parameter_constraints = {
         "mode": [StrOptions(set(SCALING_MODES))],
-        "deskew": ["boolean"],
+        "deskew": ["boolean", StrOptions(set(DESKEW_MODES))],
         "square": ["boolean"],
     }
 
-    def __init__(self, mode: str = "negative", deskew: bool = False, square: bool = True):
+    def __init__(self, mode: str = "negative", deskew: bool | str = False, square: bool = True):
         self.mode = mode
         self.deskew = deskew
         self.square = square
@@ -160,7 +181,8 @@ class PixelScaler(ValidatedParamsMixin, OneToOneFeatureMixin, TransformerMixin, 
         X = X.astype(np.float32, copy=False) / np.float32(self.input_max_)  # now in [0, 1]
         if self.deskew:
             side = round(np.sqrt(X.shape[1]))
-            X = deskew(X.reshape(-1, side, side)).reshape(len(X), -1)
+            how = "shear" if self.deskew is True else self.deskew
+            X = deskew(X.reshape(-1, side, side), how).reshape(len(X), -1)
         if self.mode == "negative":
             return X * np.float32(2.0) - np.float32(1.0)
         if self.mode == "positive":

@@ -26,7 +26,7 @@ from hwr_eval.models import CNN, MLP, FewStepsWarning, HwrNet, check_model_for_d
     ("cnn", {"precision": "fp16"}, "'precision' parameter of HwrNet"),
     ("mlp", {"hidden": 0}, "'module__hidden' parameter of HwrNet"),
     ("knn", {"n_neighbors": 0}, "'n_neighbors' parameter of KNeighborsClassifier"),
-    ("knn", {"deskew": "yes"}, "'deskew' parameter of PixelScaler must be an instance of 'bool'"),
+    ("knn", {"deskew": "yes"}, "'deskew' parameter of PixelScaler must be an instance of 'bool' or an instance of 'numpy.bool' or a str among"),
     ("cascade", {"clf__pair": 5}, "'pair' parameter of CascadeClassifier must be an array-like"),
     ("cascade", {"clf__main__lr": -1}, "'lr' parameter of HwrNet"),
 ])

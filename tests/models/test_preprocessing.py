@@ -102,6 +102,32 @@ def test_deskew_straightens_a_slanted_stroke():
     np.testing.assert_allclose(deskew(upright[None])[0].sum(axis=0), upright.sum(axis=0), atol=1e-2)
 
 
+def _shape_moments(image: np.ndarray) -> tuple[float, float, float]:
+    rows, cols = np.mgrid[:28, :28]
+    total = image.sum()
+    dr, dc = rows - (image * rows).sum() / total, cols - (image * cols).sum() / total
+    return tuple(float((image * a * b).sum() / total) for a, b in ((dr, dr), (dc, dc), (dr, dc)))
+
+
+@pytest.mark.parametrize("angle", [-40, -30, -10, 0, 25, 30])
+def test_deskew_by_rotation_turns_a_turned_stroke_back(angle):
+    from hwr_eval.data import rotate
+    from hwr_eval.models import deskew
+
+    upright = _slanted_bar(0.0)
+    length, width, _ = _shape_moments(upright)
+    turned = rotate(upright.reshape(1, -1), angle).reshape(1, 28, 28).astype(np.float32)
+    var_r, var_c, cov = _shape_moments(deskew(turned, "rotate")[0])
+    # Upright again and as long as it was; a shear stands the bar up too, but shortened by cos(angle)**2.
+    assert abs(cov) < 0.1 and var_c < width + 0.5 and var_r == pytest.approx(length, rel=0.05)
+    sheared_length = _shape_moments(deskew(turned, "shear")[0])[0]
+    assert sheared_length == pytest.approx(length * np.cos(np.radians(angle)) ** 2, rel=0.05)
+    # A wide stroke is brought level, not stood up: the fold measures it from the level.
+    level = rotate(upright.T.reshape(1, -1), angle).reshape(1, 28, 28).astype(np.float32)
+    var_r, var_c, cov = _shape_moments(deskew(level, "rotate")[0])
+    assert abs(cov) < 0.1 and var_r < width + 0.5 and var_c == pytest.approx(length, rel=0.05)
+
+
 def test_deskew_option_in_the_pipeline_step():
     X = np.stack([_slanted_bar(0.5).ravel(), np.zeros(784, np.float32)])
     out = PixelScaler(mode="positive", deskew=True).fit_transform(X)
@@ -110,6 +136,9 @@ def test_deskew_option_in_the_pipeline_step():
     assert np.all(out[1] == 0)  # a blank image stays blank
     with pytest.raises(ValueError, match="square"):
         PixelScaler(deskew=True).fit(np.zeros((2, 10)))
+    # True is the shear; "rotate" straightens the same image another way.
+    np.testing.assert_array_equal(PixelScaler(mode="positive", deskew="shear").fit_transform(X), out)
+    assert not np.allclose(PixelScaler(mode="positive", deskew="rotate").fit_transform(X)[0], out[0])
 
 
 def test_every_model_front_applies_the_pixel_contract():
