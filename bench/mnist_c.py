@@ -4,10 +4,11 @@ Each model trains on MNIST digits with MNIST's own train/test partition (``load_
 split="writer")``: the test split is MNIST's 10,000 test images, validation a random part of MNIST's
 training set, early stopping on it) and is scored on the clean test images and on each of MNIST-C's 15
 corruptions of them (``corrupt(..., suite="mnist-c")``), made once per seed and shared by the models.
-Results, per corruption and the mean over the 15, as mean +- sd over seeds, go to ``mnist_c.json`` and
-``mnist_c.md`` in ``--out``.
+Each finished seed is appended to ``mnist_c-runs.jsonl`` at once and a rerun with the same settings
+resumes after it. Results, per corruption and the mean over the 15, as mean +- sd over seeds, go to
+``mnist_c.json`` and ``mnist_c.md`` in ``--out``.
 
-    python bench/mnist_c.py --data ../shared/data                      # full run: 3 seeds, all test images
+    python bench/mnist_c.py --data ../shared/data                      # full run: 3 seeds, all of MNIST
     python bench/mnist_c.py --data ../shared/data --max-epochs 1 --seeds 0 --per-class 300 --n-test 300  # smoke
 
 The MNIST-C paper's CNN figures (Mu & Gilmer 2019, arXiv 1906.02337) are not reproduced beside ours:
@@ -25,12 +26,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 import hwr_eval
 from hwr_eval.data import MNIST_C_CORRUPTIONS
-from hwr_eval.evaluation import MEAN_ROW, environment, mnist_c_accuracy
+from hwr_eval.evaluation import MEAN_ROW, mnist_c_accuracy
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models._fitting import fit_with_validation
+from hwr_eval.runs import environment
 
 HERE = Path(__file__).resolve().parent
 MODELS = ("cnn", "modern_cnn")
@@ -44,8 +47,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated registry models")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (training and corruptions)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override the models' epochs")
-    parser.add_argument("--per-class", type=int, default=None, help="cap images per digit (smoke tests); default: all")
+    parser.add_argument("--per-class", type=int, default=0, help="cap images per digit (smoke tests); 0: all")
     parser.add_argument("--n-test", type=int, default=None, help="score only the first N test images")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per fit (default: torch's own)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     return parser.parse_args(argv)
 
@@ -95,13 +99,19 @@ def main(argv=None) -> int:
         print(f"unknown model {unknown[0]!r}; choose from {', '.join(known)}", file=sys.stderr)
         return 2
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    per_model: dict[str, list[dict[str, float]]] = {n: [] for n in names}
-    fit_times: dict[str, list[float]] = {n: [] for n in names}
-    for seed in seeds:
-        data = hwr_eval.load_dataset(args.data, classes="digits", per_class=args.per_class, split="writer", seed=seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "mnist_c-runs.jsonl"
+    settings = {"models": names, "per_class": args.per_class, "max_epochs": args.max_epochs, "n_test": args.n_test}
+    logged = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    runs = {r["seed"]: r for r in logged if r["settings"] == settings and r["seed"] in seeds}
+    print(f"{len(runs)} seed(s) already in {log}; {len(seeds) - len(runs)} to run", flush=True)
+    for seed in (s for s in seeds if s not in runs):
+        data = hwr_eval.load_dataset(args.data, classes="digits", per_class=args.per_class or None, split="writer", seed=seed)
         X_test, y_test = data.X_test[: args.n_test], np.asarray(data.y_test)[: args.n_test]
         print(f"seed {seed}: {data.describe()}: {len(data.y_train)} train / {len(y_test)} test", flush=True)
-        fitted = {}
+        fitted, fit_time, epochs = {}, {}, {}
         for name in names:
             params = {"random_state": seed}
             if args.max_epochs is not None:
@@ -109,27 +119,46 @@ def main(argv=None) -> int:
             model = hwr_eval.make_model(name, **params)
             start = time.perf_counter()
             fitted[name] = fit_with_validation(model, data.X_train, data.y_train, data.X_val, data.y_val)
-            fit_times[name].append(time.perf_counter() - start)
+            fit_time[name], epochs[name] = time.perf_counter() - start, len(model[-1].history)
+            print(f"  [{name}] fitted in {fit_time[name]:.0f} s ({epochs[name]} epochs)", flush=True)
         start = time.perf_counter()
         table = mnist_c_accuracy(fitted, X_test, y_test, random_state=seed)
         print(f"  scored in {time.perf_counter() - start:.0f} s", flush=True)
-        for name, rows in table.groupby("model", sort=False):
-            per_model[name].append(dict(zip(rows["corruption"], rows["accuracy"].astype(float))))
-            mean = per_model[name][-1][MEAN_ROW]
-            print(f"  [{name}] clean {per_model[name][-1]['clean']:.4f}  MNIST-C mean {mean:.4f}", flush=True)
+        accuracy = {name: dict(zip(rows["corruption"], rows["accuracy"].astype(float))) for name, rows in table.groupby("model", sort=False)}
+        for name in names:
+            print(f"  [{name}] clean {accuracy[name]['clean']:.4f}  MNIST-C mean {accuracy[name][MEAN_ROW]:.4f}", flush=True)
+        runs[seed] = {
+            "seed": seed,
+            "settings": settings,
+            "n_train": int(len(data.y_train)),
+            "n_test": int(len(y_test)),
+            "accuracy": accuracy,
+            "fit_time_s": fit_time,
+            "epochs": epochs,
+        }
+        with log.open("a") as f:  # one line per finished seed: Ctrl-C or a crash keeps it
+            f.write(json.dumps(runs[seed]) + "\n")
+    done = [runs[s] for s in seeds]
     payload = {
         "seeds": seeds,
-        "n_train": int(len(data.y_train)),
-        "n_test": int(len(y_test)),
+        "n_train": done[0]["n_train"],
+        "n_test": done[0]["n_test"],
         "per_class": args.per_class,
         "max_epochs": args.max_epochs,
-        "machine": f"{platform.processor() or platform.machine()}, shared with other jobs",
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, shared with other jobs",
         "environment": environment("cpu"),
         "command": " ".join(["python", "bench/mnist_c.py", *(argv if argv is not None else sys.argv[1:])]),
         "paper_cnn_error_percent": PAPER_CNN_ERROR or None,
-        "models": {n: {"runs": per_model[n], "summary": _summary(per_model[n]), "fit_time_s": fit_times[n]} for n in names},
+        "models": {
+            n: {
+                "runs": [r["accuracy"][n] for r in done],
+                "summary": _summary([r["accuracy"][n] for r in done]),
+                "fit_time_s": [r["fit_time_s"][n] for r in done],
+                "epochs": [r["epochs"][n] for r in done],
+            }
+            for n in names
+        },
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "mnist_c.json", json.dumps(payload, indent=2, allow_nan=False) + "\n")
     atomic_write_text(args.out / "mnist_c.md", markdown(payload))
     return 0
