@@ -1,0 +1,33 @@
+"""bench/memory.py end to end on a tiny setting: the peak memory of a whole compare process, and its row."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "memory.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("memory_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_memory_bench_measures_a_whole_compare_process(bench, real_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(bench.SETTINGS, "tiny", ["--classes", "digits", "--per-class", "30"])
+    bench.main(["--data", str(real_data_dir), "--settings", "tiny", "--models", "knn", "--out", str(tmp_path)])
+    row = json.loads((tmp_path / "memory.json").read_text())["rows"]["tiny"]
+    # a Python process that imported torch and scikit-learn: well above 100 MiB, and this run's own peak
+    assert row["peak_mib"] > 100 and row["peak_is_this_run"]
+    assert row["n_classes"] == 10 and row["n_train"] == 10 * 19 and 0 < row["accuracy"]["knn"] <= 1
+    assert "--classes digits --per-class 30" in row["command"] and "| tiny | 10 |" in (tmp_path / "memory.md").read_text()
+
+
+def test_memory_bench_refuses_an_unknown_setting(bench, tmp_path):
+    with pytest.raises(SystemExit, match="unknown setting 'huge'"):
+        bench.main(["--data", str(tmp_path), "--settings", "huge", "--out", str(tmp_path)])
+    assert not (tmp_path / "memory.json").exists()
