@@ -181,7 +181,7 @@ class PixelScaler(ValidatedParamsMixin, OneToOneFeatureMixin, TransformerMixin, 
         X = X.astype(np.float32, copy=False) / np.float32(self.input_max_)  # now in [0, 1]
         if self.deskew:
             side = round(np.sqrt(X.shape[1]))
-            how = "shear" if self.deskew is True else self.deskew
+            how = self.deskew if isinstance(self.deskew, str) else "shear"  # True (or numpy's True): the shear
             X = deskew(X.reshape(-1, side, side), how).reshape(len(X), -1)
         if self.mode == "negative":
             return X * np.float32(2.0) - np.float32(1.0)

@@ -137,7 +137,8 @@ def test_deskew_option_in_the_pipeline_step():
     with pytest.raises(ValueError, match="square"):
         PixelScaler(deskew=True).fit(np.zeros((2, 10)))
     # True is the shear; "rotate" straightens the same image another way.
-    np.testing.assert_array_equal(PixelScaler(mode="positive", deskew="shear").fit_transform(X), out)
+    for same in ("shear", np.True_):
+        np.testing.assert_array_equal(PixelScaler(mode="positive", deskew=same).fit_transform(X), out)
     assert not np.allclose(PixelScaler(mode="positive", deskew="rotate").fit_transform(X)[0], out[0])
 
 
