@@ -1,9 +1,9 @@
 """Peak memory of whole ``hwr-eval compare`` runs, as the operating system counts it.
 
 Each setting runs ``hwr-eval compare`` in its own process (the default models, or ``--models``) and
-reads that process's peak resident set size from ``getrusage(RUSAGE_CHILDREN)`` once it has ended: the
-largest single process, which is the whole run when it trains in one process (``--n-jobs 1``, no
-Dask). The settings: the reference protocol (36 classes, at most 2,000 per class) and all the data
+reads that process's peak resident set size from ``wait4`` once it has ended: the largest single process,
+which is the whole run when it trains in one process (``--n-jobs 1``, no Dask).
+The settings: the reference protocol (36 classes, at most 2,000 per class) and all the data
 (``--classes 62 --per-class 0``: every MNIST digit and every NIST letter, upper- and lowercase).
 Results go to ``memory.json`` and ``memory.md`` in ``--out``.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -41,20 +40,21 @@ def run_compare(data: Path, options: list[str], models: str | None, extra: list[
         command = [sys.executable, "-m", "hwr_eval", "compare", "--data", str(data), *options, "--out", str(out), *extra]
         if models:
             command += ["--models", models]
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True)
+        with open(Path(tmp) / "output.txt", "w+") as output:
+            child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+            # wait4 gives this child's own resource usage, whatever other children this process had
+            _, status, usage = os.wait4(child.pid, 0)
+            child.returncode = os.waitstatus_to_exitcode(status)
+            output.seek(0)
+            tail = output.read().strip().splitlines()[-1:]
         wall = time.perf_counter() - start
-        if done.returncode != 0:
-            raise SystemExit(f"compare failed ({done.returncode}): {done.stderr.strip().splitlines()[-1:]}")
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # Linux: KiB, the largest child so far
+        if child.returncode != 0:
+            raise SystemExit(f"compare failed ({child.returncode}): {tail}")
         record = read_record(out)
     return {
         "command": " ".join(["hwr-eval", *command[3:]]).replace(str(out), "RUN"),
-        # getrusage keeps the maximum over every child so far: a smaller run after a larger one would
-        # report the larger, so the settings run smallest first and a non-growing peak is flagged.
-        "peak_mib": round(peak_kib / 1024, 1),
-        "peak_is_this_run": peak_kib > before,
+        "peak_mib": round(usage.ru_maxrss / 1024, 1),  # Linux: KiB
         "wall_s": round(wall, 1),
         "n_train": sum(record.data["counts"]["train"].values()),
         "n_classes": len(record.data["classes"]),
@@ -70,7 +70,7 @@ def markdown(payload: dict) -> str:
         ok = "yes" if row["peak_mib"] <= BUDGET_MIB else "**no**"
         lines.append(f"| {name} | {row['n_classes']} | {row['n_train']} | {row['peak_mib']:.0f} MiB | {ok} | "
                      f"{row['wall_s']:.0f} s | {accuracy} |")
-    lines += ["", "Peak resident memory of the whole `hwr-eval compare` process (getrusage of the finished child; "
+    lines += ["", "Peak resident memory of the whole `hwr-eval compare` process (wait4 on the finished child; "
               f"one process: no worker processes). {payload['machine']}. Commands:", ""]
     lines += [f"- {name}: `{row['command']}`" for name, row in payload["rows"].items()]
     return "\n".join(lines) + "\n"
