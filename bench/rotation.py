@@ -161,6 +161,7 @@ def main(argv=None) -> None:
     parser.add_argument("--per-class", type=int, default=2000, help="override the cap (smoke tests)")
     parser.add_argument("--max-epochs", type=int, default=None, help="override the epochs (smoke tests)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--table-only", action="store_true", help="write the tables from the logged fits, train nothing")
     args = parser.parse_args(argv)
     data_dir = args.data or os.environ.get("HWR_DATA")
     if not data_dir:
@@ -173,7 +174,7 @@ def main(argv=None) -> None:
     rows = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     rows = [r for r in rows if r.get("settings") == settings and r["training"] in labels and r["seed"] < args.seeds]
     done = {(r["training"], r["seed"]) for r in rows}
-    tasks = [(label, seed) for seed in range(args.seeds) for label in labels if (label, seed) not in done]
+    tasks = [] if args.table_only else [(label, seed) for seed in range(args.seeds) for label in labels if (label, seed) not in done]
     print(f"{len(rows)} fits already in {log}; {len(tasks)} to train", flush=True)
     for row in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(delayed(one)(lb, s, ds, args.max_epochs) for lb, s in tasks):
         row["settings"] = settings

@@ -123,3 +123,8 @@ def test_rotation_bench_scores_clean_turned_and_shifted_images(benches, real_dat
     runs = json.loads((tmp_path / "rotation.json").read_text())["runs"]
     assert sorted(r["training"] for r in runs) == ["deskew", "none", "wide"]
     assert len((tmp_path / "rotation-runs.jsonl").read_text().splitlines()) == 3
+    # --table-only rewrites the tables from the log and trains nothing, even for a candidate not yet logged.
+    rotation.main(["--data", str(real_data_dir), "--training", "none,wide,deskew,affine", "--seeds", "1", "--table-only",
+                   "--per-class", "20", "--max-epochs", "1", "--out", str(tmp_path)])
+    assert len((tmp_path / "rotation-runs.jsonl").read_text().splitlines()) == 3
+    assert "| affine |" not in (tmp_path / "rotation.md").read_text()
