@@ -617,3 +617,18 @@ def dask_cluster():
     finally:
         client.close()
         cluster.close()
+
+
+@pytest.fixture(scope="session")
+def load_bench():
+    """``load_bench("memory")``: the script ``bench/memory.py`` as a module, loaded from its file (not from
+    ``sys.path``, where ``bench/onnx.py`` would shadow the ``onnx`` package)."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"{name}_bench", REPO / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

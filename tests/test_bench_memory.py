@@ -1,22 +1,15 @@
 """bench/memory.py end to end on a tiny setting: the peak memory of a whole compare process, and its row."""
 
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "memory.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("memory_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_bench):
+    return load_bench("memory")
 
 
 def test_memory_bench_measures_a_whole_compare_process(bench, real_data_dir, tmp_path, monkeypatch):

@@ -1,25 +1,18 @@
 """bench/mnist_c.py end to end on a tiny setting: every corruption scored per seed, and a rerun resumes."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from hwr_eval.data import MNIST_C_CORRUPTIONS
 from hwr_eval.evaluation import MEAN_ROW
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "mnist_c.py"
-
 pytestmark = pytest.mark.filterwarnings("ignore::hwr_eval.models.FewStepsWarning")
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("mnist_c_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_bench):
+    return load_bench("mnist_c")
 
 
 def test_mnist_c_bench_scores_each_seed_and_resumes(bench, real_data_dir, tmp_path):
