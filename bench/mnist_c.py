@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -50,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--per-class", type=int, default=0, help="cap images per digit (smoke tests); 0: all")
     parser.add_argument("--n-test", type=int, default=None, help="score only the first N test images")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per fit (default: torch's own)")
+    # fp32 by default: "auto" picks bf16 on CPUs with native bf16 only, so seeds run on different CPUs would differ.
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help="networks' precision")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     return parser.parse_args(argv)
 
@@ -63,6 +64,10 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, dict[str, float]]:
         }
         for k in keys
     }
+
+
+def _machine() -> str:
+    return f"{environment('cpu')['device_name']}, {torch.get_num_threads()} torch thread(s), shared with other jobs"
 
 
 def markdown(payload: dict) -> str:
@@ -83,7 +88,7 @@ def markdown(payload: dict) -> str:
         "",
         f"Mean ± sd over {len(seeds)} seed(s) ({', '.join(map(str, seeds))}); test images: {payload['n_test']}; "
         f"training images: {payload['n_train']}; epochs: {payload['max_epochs'] or 'the models’ default'}; "
-        f"{payload['machine']}.",
+        f"precision {payload['precision']}; {'; '.join(payload['machine'])}.",
         "The paper's CNN figures could not be obtained when this benchmark was written (see the script).",
         "",
     ]
@@ -103,7 +108,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "mnist_c-runs.jsonl"
-    settings = {"models": names, "per_class": args.per_class, "max_epochs": args.max_epochs, "n_test": args.n_test}
+    settings = {
+        "models": names,
+        "per_class": args.per_class,
+        "max_epochs": args.max_epochs,
+        "n_test": args.n_test,
+        "precision": args.precision,
+    }
     logged = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     runs = {r["seed"]: r for r in logged if r["settings"] == settings and r["seed"] in seeds}
     print(f"{len(runs)} seed(s) already in {log}; {len(seeds) - len(runs)} to run", flush=True)
@@ -113,7 +124,7 @@ def main(argv=None) -> int:
         print(f"seed {seed}: {data.describe()}: {len(data.y_train)} train / {len(y_test)} test", flush=True)
         fitted, fit_time, epochs = {}, {}, {}
         for name in names:
-            params = {"random_state": seed}
+            params = {"random_state": seed, "precision": args.precision}
             if args.max_epochs is not None:
                 params["max_epochs"] = args.max_epochs
             model = hwr_eval.make_model(name, **params)
@@ -135,6 +146,7 @@ def main(argv=None) -> int:
             "accuracy": accuracy,
             "fit_time_s": fit_time,
             "epochs": epochs,
+            "machine": _machine(),
         }
         with log.open("a") as f:  # one line per finished seed: Ctrl-C or a crash keeps it
             f.write(json.dumps(runs[seed]) + "\n")
@@ -145,7 +157,8 @@ def main(argv=None) -> int:
         "n_test": done[0]["n_test"],
         "per_class": args.per_class,
         "max_epochs": args.max_epochs,
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, shared with other jobs",
+        "precision": args.precision,
+        "machine": sorted({r.get("machine", "not recorded") for r in done}),
         "environment": environment("cpu"),
         "command": " ".join(["python", "bench/mnist_c.py", *(argv if argv is not None else sys.argv[1:])]),
         "paper_cnn_error_percent": PAPER_CNN_ERROR or None,

@@ -30,6 +30,7 @@ def test_mnist_c_bench_scores_each_seed_and_resumes(bench, real_data_dir, tmp_pa
     lines = (tmp_path / "mnist_c-runs.jsonl").read_text().splitlines()
     assert (tmp_path / "mnist_c-runs.jsonl").read_text().startswith(logged) and len(lines) == 2
     summary = json.loads((tmp_path / "mnist_c.json").read_text())["models"]["cnn"]["summary"]
+    assert json.loads(lines[1])["settings"]["precision"] == "fp32" and "machine" in json.loads(lines[1])
     assert summary["clean"]["sd"] is not None and payload["models"]["cnn"]["runs"][0] == json.loads(lines[0])["accuracy"]["cnn"]
 
 
