@@ -8,7 +8,12 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import torch
 from skorch.dataset import Dataset
+from skorch.utils import to_tensor
 from torch.utils.data import Subset
+
+from ..errors import HwrError
+from ._augment import augment_batch, resolve_augment
+from ._device import _resolve_device
 
 
 class TensorBatches:
@@ -78,3 +83,63 @@ def _dataset_tensors(dataset) -> tuple[np.ndarray, np.ndarray | None] | None:
         y = dataset.y if isinstance(dataset.y, (np.ndarray, torch.Tensor)) else None
         return dataset.X, y
     return None
+
+
+class WholeTensorBatchingMixin:
+    """skorch hooks that batch plain arrays as :class:`TensorBatches` and pad short inference batches."""
+
+    def get_iterator(self, dataset, training=False):
+        """Mini-batches honouring ``iterator_train__*`` / ``iterator_valid__*`` (``batch_size``, ``shuffle``,
+        ``drop_last``); training batches are shuffled unless ``iterator_train__shuffle=False``.
+
+        Plain arrays take the whole-tensor fast path; other datasets, custom iterators and further
+        ``DataLoader`` options (workers, samplers, ...) go through the iterator itself. ``augment``
+        warps the training batches of the fast path only.
+        """
+        iterator = self.iterator_train if training else self.iterator_valid
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        augment = resolve_augment(self.augment) if training else None
+        augment_error = HwrError("augment needs array input and the default iterator (whole-tensor batches)")
+        if iterator is not torch.utils.data.DataLoader:
+            if augment is not None:
+                raise augment_error
+            return super().get_iterator(dataset, training=training)
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        batch_size = len(dataset) if batch_size == -1 else batch_size
+        shuffle = kwargs.pop("shuffle", training)
+        drop_last = kwargs.pop("drop_last", False)
+        arrays = _dataset_tensors(dataset)
+        if arrays is None or kwargs:
+            if augment is not None:
+                raise augment_error
+            return iterator(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, **kwargs)
+        X, y = arrays
+        device = _resolve_device(self.device)
+        X = torch.as_tensor(X, dtype=torch.float32).to(device)
+        y = None if y is None else torch.as_tensor(y, dtype=torch.int64).to(device)
+        transform = None if augment is None else (lambda batch: augment_batch(batch, augment))
+        return TensorBatches(X, y, max(batch_size, 1), shuffle=shuffle, drop_last=drop_last, transform=transform)
+
+    def infer(self, x, **fit_params):
+        x = to_tensor(x, device=self.device)
+        n_rows = len(x)
+        padded = self._inference_rows(n_rows)
+        if padded > n_rows:
+            x = torch.cat([x, x.new_zeros((padded - n_rows, *x.shape[1:]))])
+        device_type = torch.device(self.device).type
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=getattr(self, "precision_", "fp32") == "bf16"):
+            out = self.module_(x, **fit_params)
+        return out[:n_rows].float()
+
+    def _inference_rows(self, n_rows: int) -> int:
+        """Rows to run an inference batch with: short batches are zero-padded to the full batch size.
+
+        A row's result must not depend on which other rows share its batch. Matrix kernels pick their
+        code path by the row count, so the short last batch came out ~1e-7 different from a full one on
+        an Intel CPU with AMX (scikit-learn's sample-order check failed 8 runs in 20). With every batch
+        the same size, 0 of 100 shuffles differed for the linear, MLP, CNN and LeNet-5 nets.
+        """
+        if torch.is_grad_enabled():  # training step: the gradient must see the real rows only
+            return n_rows
+        batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
+        return max(n_rows, batch_size) if batch_size and batch_size > 0 else n_rows

@@ -8,7 +8,7 @@ What it adds to skorch, and why:
 * an explicit validation set (``fit(X, y, X_val=..., y_val=...)``) for the study's protocol, else a
   seeded stratified 80/20 split, and early stopping on validation loss with the best weights restored;
 * ``device="auto"`` and ``random_state`` (same seed, same predictions on the CPU);
-* whole-tensor batching: mini-batches are slices of one tensor instead of thousands of per-sample
+* whole-tensor batching (``_batching.py``): mini-batches are slices of one tensor instead of thousands of per-sample
   ``__getitem__`` calls plus collation, which dominate the time of small models;
 * channels-last memory for convolutional nets (in every precision), and ``precision="bf16"``: bf16 autocast;
 * on Linux, freed feature maps stay in the heap for the next step instead of being faulted in again;
@@ -30,14 +30,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring, EpochTimer, PassthroughScoring
-from skorch.utils import is_dataset, to_tensor
+from skorch.utils import is_dataset
 from torch.utils.data import Subset
 
 from .._validation import ParameterError, check_constraints
 from ..errors import HwrError
 from ._allocator import keep_freed_memory
-from ._augment import augment_batch, resolve_augment
-from ._batching import TensorBatches, _dataset_tensors
+from ._augment import resolve_augment
+from ._batching import WholeTensorBatchingMixin
 from ._callbacks import EpochLog, StepsPerEpochCheck, _EarlyStopping, _encoded_accuracy
 from ._constraints import NET_CONSTRAINTS, OPTIMIZERS, ROUTED_CONSTRAINTS
 from ._device import _resolve_device, _with_device, auto_precision
@@ -48,7 +48,7 @@ from ._persistence import CpuPickleMixin
 from ._recipe import schedule_callback
 
 
-class HwrNet(CpuPickleMixin, OutlierExposureMixin, NeuralNetClassifier):
+class HwrNet(CpuPickleMixin, OutlierExposureMixin, WholeTensorBatchingMixin, NeuralNetClassifier):
     """A skorch classifier with the study's training protocol and scikit-learn conventions.
 
     Parameters
@@ -344,62 +344,6 @@ class HwrNet(CpuPickleMixin, OutlierExposureMixin, NeuralNetClassifier):
             split = stratified_split(y, self.random_state)
             return (dataset, None) if split is None else (Subset(dataset, split[0]), Subset(dataset, split[1]))
         return super().get_split_datasets(X, y, **fit_params)
-
-    def get_iterator(self, dataset, training=False):
-        """Mini-batches honouring ``iterator_train__*`` / ``iterator_valid__*`` (``batch_size``, ``shuffle``,
-        ``drop_last``); training batches are shuffled unless ``iterator_train__shuffle=False``.
-
-        Plain arrays take the whole-tensor fast path; other datasets, custom iterators and further
-        ``DataLoader`` options (workers, samplers, ...) go through the iterator itself. ``augment``
-        warps the training batches of the fast path only.
-        """
-        iterator = self.iterator_train if training else self.iterator_valid
-        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
-        augment = resolve_augment(self.augment) if training else None
-        augment_error = HwrError("augment needs array input and the default iterator (whole-tensor batches)")
-        if iterator is not torch.utils.data.DataLoader:
-            if augment is not None:
-                raise augment_error
-            return super().get_iterator(dataset, training=training)
-        batch_size = kwargs.pop("batch_size", self.batch_size)
-        batch_size = len(dataset) if batch_size == -1 else batch_size
-        shuffle = kwargs.pop("shuffle", training)
-        drop_last = kwargs.pop("drop_last", False)
-        arrays = _dataset_tensors(dataset)
-        if arrays is None or kwargs:
-            if augment is not None:
-                raise augment_error
-            return iterator(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, **kwargs)
-        X, y = arrays
-        device = _resolve_device(self.device)
-        X = torch.as_tensor(X, dtype=torch.float32).to(device)
-        y = None if y is None else torch.as_tensor(y, dtype=torch.int64).to(device)
-        transform = None if augment is None else (lambda batch: augment_batch(batch, augment))
-        return TensorBatches(X, y, max(batch_size, 1), shuffle=shuffle, drop_last=drop_last, transform=transform)
-
-    def infer(self, x, **fit_params):
-        x = to_tensor(x, device=self.device)
-        n_rows = len(x)
-        padded = self._inference_rows(n_rows)
-        if padded > n_rows:
-            x = torch.cat([x, x.new_zeros((padded - n_rows, *x.shape[1:]))])
-        device_type = torch.device(self.device).type
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=getattr(self, "precision_", "fp32") == "bf16"):
-            out = self.module_(x, **fit_params)
-        return out[:n_rows].float()
-
-    def _inference_rows(self, n_rows: int) -> int:
-        """Rows to run an inference batch with: short batches are zero-padded to the full batch size.
-
-        A row's result must not depend on which other rows share its batch. Matrix kernels pick their
-        code path by the row count, so the short last batch came out ~1e-7 different from a full one on
-        an Intel CPU with AMX (scikit-learn's sample-order check failed 8 runs in 20). With every batch
-        the same size, 0 of 100 shuffles differed for the linear, MLP, CNN and LeNet-5 nets.
-        """
-        if torch.is_grad_enabled():  # training step: the gradient must see the real rows only
-            return n_rows
-        batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
-        return max(n_rows, batch_size) if batch_size and batch_size > 0 else n_rows
 
     # ------------------------------------------------------------------ device="auto"
     # skorch reads ``self.device`` in each of these; they run with "auto" resolved (see _with_device).

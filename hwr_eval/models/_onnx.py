@@ -74,6 +74,13 @@ def to_onnx(model, *, name: str | None = None):
     import onnx
 
     scaler, clf = _split(model)
+    if _runs_in_bf16(clf):
+        warnings.warn(
+            f"{name or type(clf).__name__} predicts under bf16 autocast on this machine; its ONNX file computes "
+            "in fp32 from the same weights, so probabilities can differ by about 1e-2 and a near tie can flip",
+            UserWarning,
+            stacklevel=2,
+        )
     classes = [str(c) for c in clf.classes_]
     core, core_input, core_dtype = _classifier_graph(clf, scaler.n_features_in_)
     graph = _assemble(core, core_input, core_dtype, scaler, classes)
@@ -183,6 +190,12 @@ def _classifier_graph(clf, n_features: int):
         return _sklearn_graph(clf, n_features, dtype), "scaled", dtype
     raise HwrError(f"no ONNX export for {type(clf).__name__}; exportable: the networks (HwrNet), the cascade, "
                    "LogisticRegression, KNeighborsClassifier")
+
+
+def _runs_in_bf16(clf) -> bool:
+    """Whether the network (or either network of a cascade) runs under bf16 autocast (``precision_``)."""
+    nets = [clf, getattr(clf, "main_", None), getattr(clf, "sub_", None)]
+    return any(getattr(net, "precision_", None) == "bf16" for net in nets)
 
 
 def _eval_copy(net):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import hwr_eval.models._net as net_module
+import hwr_eval.models._batching as batching_module
 from hwr_eval import make_model
 from hwr_eval.data import make_synthetic, rotate
 from hwr_eval.errors import HwrError
@@ -32,7 +32,7 @@ def test_fit_warps_training_batches_and_predict_never_does(chars, monkeypatch):
         calls.append(len(batch))
         return augment_batch(batch, spec)
 
-    monkeypatch.setattr(net_module, "augment_batch", spy)
+    monkeypatch.setattr(batching_module, "augment_batch", spy)
     net = _net(augment="affine", random_state=0).fit(X, y)
     assert sum(calls) == 2 * len(X)  # every training row, every epoch
     calls.clear()

@@ -30,10 +30,13 @@ def test_features_are_the_classifier_input(toy, name):
     assert logits.shape == (100, 3) and logits.dtype == np.float32
     np.testing.assert_allclose(softmax(logits, axis=1), model.predict_proba(X[:100]), atol=1e-6)
     # The features, fed to the last linear layer, give the logits: they are that layer's input.
-    last = [m for m in final_net(model).module_.modules() if isinstance(m, torch.nn.Linear)][-1]
-    weight, bias = last.weight.detach().numpy(), last.bias.detach().numpy()
-    assert features.shape == (100, weight.shape[1])
-    np.testing.assert_allclose(features @ weight.T + bias, logits, rtol=1e-4, atol=1e-4)
+    net = final_net(model)
+    last = [m for m in net.module_.modules() if isinstance(m, torch.nn.Linear)][-1]
+    assert features.shape == (100, last.in_features)
+    # In the precision the net ran in: "auto" is bf16 for convolutional nets on CPUs with native bf16.
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=net.precision_ == "bf16"):
+        expected = last(torch.from_numpy(features)).float().numpy()
+    np.testing.assert_allclose(expected, logits, rtol=1e-4, atol=1e-4)
     # A row's features do not depend on the rows batched with it.
     _, first = logits_and_features(model, X[:7])
     np.testing.assert_allclose(first, features[:7], rtol=1e-5, atol=1e-6)

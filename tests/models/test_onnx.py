@@ -31,7 +31,8 @@ def _fit(name, X, y, **params):
     if name == "logreg":
         params = {"max_iter": 100, **params}
     elif name != "knn":
-        params = {"max_epochs": 1, "random_state": 0, **params}
+        # fp32: the export computes in fp32, and "auto" would be bf16 on CPUs with native bf16 (tested below).
+        params = {"max_epochs": 1, "random_state": 0, "precision": "fp32", **params}
     return make_model(name, **params).fit(X, y)
 
 
@@ -65,6 +66,15 @@ def test_every_export_answers_as_the_model_on_held_out_images(name, data):
     assert json.loads(meta["classes"]) == [str(c) for c in model.classes_]
     assert meta["hwr_eval_version"] == __version__ and meta["model"] == name
     assert meta["input_max"] == "255.0" and meta["pixel_mode"] == "negative" and meta["n_features"] == "784"
+
+
+def test_a_bf16_network_exports_its_fp32_computation_and_says_so(data):
+    X, y, X_test, _ = data
+    model = _fit("cnn", X, y, precision="bf16")
+    with pytest.warns(UserWarning, match="bf16 autocast on this machine; its ONNX file computes in fp32"):
+        proto = to_onnx(model, name="cnn")
+    model[-1].precision_ = "fp32"  # the same weights without autocast: what the file must compute
+    _assert_same(model, proto, X_test)
 
 
 def test_the_batch_axis_is_dynamic(data):
@@ -103,7 +113,7 @@ def pair_data(data):
 
 def test_the_cascade_routing_is_in_the_file(pair_data):
     X, y, X_test, _ = pair_data
-    model = make_model("cascade", max_epochs=2, random_state=0, batch_size=16).fit(X, y)
+    model = make_model("cascade", max_epochs=2, random_state=0, batch_size=16, precision="fp32").fit(X, y)
     cascade = model[-1]
     routed = cascade._routed(cascade.main_.predict_proba(model[0].transform(X_test)))
     assert 0 < routed.sum() < len(routed)  # both branches of the routing are exercised

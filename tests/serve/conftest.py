@@ -20,12 +20,16 @@ def needs_serve_extra() -> None:
 
 @pytest.fixture(scope="session")
 def serve_run(small_synthetic, tmp_path_factory):
-    """A run folder with knn, logreg and a one-epoch cnn saved (synthetic data: no real images anywhere)."""
+    """A run folder with knn, logreg and a one-epoch cnn saved (synthetic data: no real images anywhere).
+
+    The cnn runs in fp32 on every CPU ("auto" is bf16 where the CPU has it), so that its ONNX export,
+    which computes in fp32, must give the same answers.
+    """
     from hwr_eval.workflows import run_compare
 
     out = tmp_path_factory.mktemp("serve") / "run"
     return run_compare(["knn", "logreg", "cnn"], small_synthetic, out, save_models=True, max_epochs=1, report=False,
-                       n_resamples=50, seed=0)
+                       n_resamples=50, seed=0, params={"cnn": {"precision": "fp32"}})
 
 
 @pytest.fixture(scope="session")
