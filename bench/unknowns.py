@@ -57,6 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="comma-separated networks also trained with outlier_exposure='generated' (label <model>+oe)")
     parser.add_argument("--n-jobs", type=int, default=1, help="fits trained in parallel")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per fit")
+    # fp32 by default: "auto" picks bf16 on CPUs with native bf16 only, so seeds run on different CPUs would differ.
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="fp32", help="networks' precision")
+    parser.add_argument("--table-only", action="store_true", help="write the tables from the logged fits, train nothing")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     return parser.parse_args(argv)
 
@@ -110,8 +113,10 @@ def fit_and_score(label: str, name: str, params: dict, seed: int | None, dataset
     params = dict(params)
     if seed is not None:
         params["random_state"] = seed
-    if args.max_epochs is not None and hwr_eval.models.final_net(hwr_eval.make_model(name)) is not None:
-        params["max_epochs"] = args.max_epochs
+    if hwr_eval.models.final_net(hwr_eval.make_model(name)) is not None:
+        params["precision"] = args.precision
+        if args.max_epochs is not None:
+            params["max_epochs"] = args.max_epochs
     model = hwr_eval.make_model(name, **params)
     t0 = time.perf_counter()
     model.fit(dataset.X_train, dataset.y_train, X_val=dataset.X_val, y_val=dataset.y_val)
@@ -120,13 +125,15 @@ def fit_and_score(label: str, name: str, params: dict, seed: int | None, dataset
     return {"label": label, "seed": seed or 0, "settings": _fingerprint(args), "fit_time_s": round(fit_s, 1),
             "score_time_s": round(time.perf_counter() - t0 - fit_s, 1),
             "accuracy": float(model.score(dataset.X_test, dataset.y_test)),
+            "machine": f"{environment('cpu')['device_name']}, {args.threads} torch thread(s)",
             "rows": json.loads(table.to_json(orient="records"))}
 
 
 def _fingerprint(args) -> dict:
     """The settings a logged fit must share to be reused on resume."""
     return {"per_class": args.per_class, "max_epochs": args.max_epochs, "n_generated": args.n_generated,
-            "keep": args.keep, "k": args.k, "folder": str(args.folder) if args.folder else None}
+            "keep": args.keep, "k": args.k, "folder": str(args.folder) if args.folder else None,
+            "precision": args.precision}
 
 
 def known_accuracy(fits: pd.DataFrame) -> pd.DataFrame:
@@ -197,6 +204,8 @@ def main(argv=None) -> int:
             seeded = not is_seed_deterministic(hwr_eval.make_model(name))
             if (seed == 0 or seeded) and (label, seed) not in done:
                 todo.append((label, name, params, seed if seeded else None))
+    if args.table_only:  # the tables from what is logged: fits not yet trained are left out
+        todo = []
     print(f"{len(fits)} fits already in {log}; {len(todo)} to train", flush=True)
     jobs = Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(
         delayed(fit_and_score)(label, name, params, seed, dataset, unknowns, args) for label, name, params, seed in todo)

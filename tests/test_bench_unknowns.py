@@ -1,8 +1,6 @@
 """bench/unknowns.py runs end to end on a tiny setting and summarises every seed's rows."""
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,18 +9,12 @@ import pytest
 from hwr_eval.evaluation import TABLE_COLUMNS, detectors_for
 from hwr_eval.models import make_model
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 @pytest.fixture(scope="module")
-def bench():
-    sys.path.insert(0, str(BENCH))
-    import unknowns
-
-    yield unknowns
-    sys.path.remove(str(BENCH))
+def bench(load_bench):
+    return load_bench("unknowns")
 
 
 def test_unknowns_bench_writes_every_model_detector_and_set(bench, real_data_dir, tmp_path, monkeypatch):
@@ -67,5 +59,11 @@ def test_unknowns_bench_writes_every_model_detector_and_set(bench, real_data_dir
     logged = (tmp_path / "unknowns-runs.jsonl").read_text()
     assert len(logged.splitlines()) == 5  # knn once, mlp and mlp+oe twice each
     bench.main(args)
+    assert (tmp_path / "unknowns-runs.jsonl").read_text() == logged
+    assert pd.DataFrame(json.loads((tmp_path / "unknowns.json").read_text())["rows"]).equals(rows)
+    assert {json.loads(line)["settings"]["precision"] for line in logged.splitlines()} == {"fp32"}
+    # --table-only writes the tables from what is logged: a third seed is neither trained nor in them.
+    (tmp_path / "unknowns.json").unlink()
+    bench.main([*args[:5], "3", *args[6:], "--table-only"])
     assert (tmp_path / "unknowns-runs.jsonl").read_text() == logged
     assert pd.DataFrame(json.loads((tmp_path / "unknowns.json").read_text())["rows"]).equals(rows)
