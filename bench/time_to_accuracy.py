@@ -75,6 +75,10 @@ def _settings(args) -> dict:
             "cpu": environment("cpu")["device_name"]}
 
 
+def _sd(values: np.ndarray) -> float | None:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
 def summarise(fits: list[dict], labels: list[str]) -> list[dict]:
     base = [f["fit_s"] for f in fits if f["label"] == BASELINE]
     rows = []
@@ -83,11 +87,10 @@ def summarise(fits: list[dict], labels: list[str]) -> list[dict]:
         if not mine:
             continue
         acc, fit_s = np.array([f["accuracy"] for f in mine]), np.array([f["fit_s"] for f in mine])
-        sd = (lambda a: float(np.std(a, ddof=1)) if len(a) > 1 else None)
         rows.append({
             "candidate": label, "what": CANDIDATES[label][2], "seeds": len(mine), "precision": mine[0]["precision"],
-            "accuracy_mean": float(acc.mean()), "accuracy_sd": sd(acc),
-            "fit_s_mean": float(fit_s.mean()), "fit_s_sd": sd(fit_s), "fit_s_median": float(np.median(fit_s)),
+            "accuracy_mean": float(acc.mean()), "accuracy_sd": _sd(acc),
+            "fit_s_mean": float(fit_s.mean()), "fit_s_sd": _sd(fit_s), "fit_s_median": float(np.median(fit_s)),
             "epochs": [f["epochs"] for f in mine],
             "time_ratio": float(np.median(fit_s) / np.median(base)) if base else None,
         })
