@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 
 from ..errors import HwrError, SyntheticDataWarning
+from ..workflows._interrupt import Terminated
 
 console = Console()
 err_console = Console(stderr=True)
@@ -77,10 +78,6 @@ def user_errors(func: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C (finished models are kept) but reported as what it was."""
 
 
 def _terminate(signum, frame) -> None:

@@ -32,6 +32,12 @@ class _CtrlC(BaseException):
     ``fit`` as if training had finished, and ``GridSearchCV`` would go on with the next candidate."""
 
 
+class Terminated(_CtrlC):
+    """SIGTERM (a job scheduler's stop), handled like Ctrl-C (finished models are kept) but reported as
+    what it was. Not a ``KeyboardInterrupt`` either: skorch would swallow it mid-fit and the run would go on
+    with a half-trained model."""
+
+
 class _SigintWatch(contextlib.AbstractContextManager):
     """Turn Ctrl-C into :class:`_CtrlC` (main thread only) and remember that it was pressed."""
 

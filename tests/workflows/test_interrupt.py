@@ -11,6 +11,7 @@ from skorch.callbacks import Callback
 
 from hwr_eval.models import make_model
 from hwr_eval.workflows import CompareInterrupted, run_compare
+from hwr_eval.workflows._interrupt import Terminated
 
 #: Epochs each net began, by the callback's key (the callback is cloned with its model).
 EPOCHS: dict[str, list[int]] = defaultdict(list)
@@ -47,3 +48,21 @@ def test_real_ctrl_c_stops_the_net_in_that_epoch_and_keeps_finished_models(small
     results = check_run_folder(out, small_synthetic)
     assert results["status"] == "incomplete" and list(results["models"]) == ["knn"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+class TerminateAt(Callback):
+    """Raises what the CLI's SIGTERM handler raises, mid-epoch, as a job scheduler's stop would."""
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training and len(net.history) == 1:
+            raise Terminated
+
+
+def test_sigterm_mid_fit_stops_the_run_and_keeps_finished_models(small_synthetic, tmp_path):
+    # skorch swallows a KeyboardInterrupt in fit and returns as if training had finished.
+    net = make_model("mlp", max_epochs=6, hidden=8, patience=None, batch_size=64,
+                     clf__callbacks=[("terminate", TerminateAt())])
+    out = tmp_path / "run"
+    with pytest.raises(CompareInterrupted) as info:
+        run_compare({"knn": make_model("knn"), "mlp": net}, small_synthetic, out, n_resamples=50, report=False)
+    assert info.value.finished == ["knn"] and isinstance(info.value.__context__, Terminated)
