@@ -18,7 +18,7 @@ from ..runs import RunSpec, json_value
 from ._configure import build_spec_models, check_models_for_data, default_command, run_settings, spec_from_call
 from ._dask import dask_backend, dask_client
 from ._events import RunEvents, events_from
-from ._interrupt import _CtrlC, _SigintWatch
+from ._interrupt import Terminated, _CtrlC, _SigintWatch
 from ._score import model_params
 
 CV_SCORING = ("accuracy", "balanced_accuracy", "f1_macro")
@@ -62,6 +62,8 @@ def run_cv(
     ------
     KeyboardInterrupt
         On Ctrl-C, even when a model's ``fit`` swallowed it: no mean over half-trained folds is returned.
+    Terminated
+        On SIGTERM under the CLI, likewise.
     """
     events = events_from(events, {"on_model_start": options.pop("on_model_start", None)})
     spec = spec_from_call("cv", spec, None, options)
@@ -94,6 +96,8 @@ def run_cv(
                     scores = cross_validate(
                         model, X, y, cv=splitter, scoring=list(scoring), n_jobs=n_jobs, error_score="raise"
                     )
+            except Terminated:
+                raise  # the CLI reports a scheduler's stop as such (exit 143)
             except _CtrlC:
                 raise KeyboardInterrupt from None
             if ctrl_c.fired:

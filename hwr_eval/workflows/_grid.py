@@ -19,7 +19,7 @@ from ._compare import finish_run
 from ._configure import build_spec_models, prepare_run, spec_from_call
 from ._dask import dask_backend, dask_client
 from ._events import RunEvents, events_from
-from ._interrupt import _CtrlC, _SigintWatch
+from ._interrupt import Terminated, _CtrlC, _SigintWatch
 from ._robustness import mnist_c_results, robustness_results
 from ._score import check_dataset, score_model, timed_fit
 
@@ -121,7 +121,7 @@ def run_grid(
         folder.discard()
         if folder.record.models and isinstance(exc, (KeyboardInterrupt, _CtrlC)):
             finish_run(folder, "incomplete", spec)  # the refit finished: keep it
-        if isinstance(exc, _CtrlC):
+        if isinstance(exc, _CtrlC) and not isinstance(exc, Terminated):  # a SIGTERM stays what it was (143)
             raise KeyboardInterrupt from None  # the CLI says so and exits 130
         raise
     return finish_run(folder, "complete", spec)

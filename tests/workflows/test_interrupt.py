@@ -10,7 +10,7 @@ import pytest
 from skorch.callbacks import Callback
 
 from hwr_eval.models import make_model
-from hwr_eval.workflows import CompareInterrupted, run_compare
+from hwr_eval.workflows import CompareInterrupted, run_compare, run_cv, run_grid
 from hwr_eval.workflows._interrupt import Terminated
 
 #: Epochs each net began, by the callback's key (the callback is cloned with its model).
@@ -66,3 +66,21 @@ def test_sigterm_mid_fit_stops_the_run_and_keeps_finished_models(small_synthetic
     with pytest.raises(CompareInterrupted) as info:
         run_compare({"knn": make_model("knn"), "mlp": net}, small_synthetic, out, n_resamples=50, report=False)
     assert info.value.finished == ["knn"] and isinstance(info.value.__context__, Terminated)
+
+
+def _terminating_mlp():
+    return make_model("mlp", max_epochs=6, hidden=8, patience=None, batch_size=64,
+                      clf__callbacks=[("terminate", TerminateAt())])
+
+
+def test_sigterm_in_cv_is_reported_as_termination(small_synthetic):
+    # Not turned into a Ctrl-C: the CLI exits 143 for a scheduler's stop, 130 for a user's Ctrl-C.
+    with pytest.raises(Terminated):
+        run_cv({"mlp": _terminating_mlp()}, small_synthetic, folds=2)
+
+
+def test_sigterm_in_grid_is_reported_as_termination_and_leaves_no_folder(small_synthetic, tmp_path):
+    out = tmp_path / "grid"
+    with pytest.raises(Terminated):
+        run_grid({"mlp": _terminating_mlp()}, {"max_epochs": [2, 3]}, small_synthetic, out, cv=2)
+    assert not out.exists()
