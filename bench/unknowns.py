@@ -13,8 +13,8 @@ bench resumes where it stopped. Writes ``unknowns.json`` (every row of every see
 deviation over seeds, and the headline: near AUROC, worst far AUROC and known accuracy per model and
 detector) and ``unknowns.md`` to ``--out``.
 
-    python bench/unknowns.py --data ../shared/data --models knn,logreg,linear,mlp,lenet5,cnn --seeds 3 \
-        --outlier-exposure mlp,cnn --n-jobs 2 --threads 1
+    python bench/unknowns.py --data ../shared/data --models knn,logreg,linear,mlp,lenet5,cnn,cascade,modern_cnn \
+        --outlier-exposure mlp,cnn,modern_cnn --seeds 3 --n-jobs 2 --threads 1
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from joblib import Parallel, delayed
 
 import hwr_eval
 from hwr_eval.data import DEFAULT_N_GENERATED, FAR_UNKNOWN_SETS, load_unknowns
-from hwr_eval.evaluation import DEFAULT_K, DEFAULT_KEEP, unknown_table
+from hwr_eval.evaluation import DEFAULT_K, DEFAULT_KEEP, DETECTORS, unknown_table
 from hwr_eval.io import atomic_write_text
 from hwr_eval.models import is_seed_deterministic
 from hwr_eval.runs import environment
@@ -133,7 +133,7 @@ def _fingerprint(args) -> dict:
     """The settings a logged fit must share to be reused on resume."""
     return {"per_class": args.per_class, "max_epochs": args.max_epochs, "n_generated": args.n_generated,
             "keep": args.keep, "k": args.k, "folder": str(args.folder) if args.folder else None,
-            "precision": args.precision}
+            "precision": args.precision, "detectors": list(DETECTORS)}  # a new detector needs new fits
 
 
 def known_accuracy(fits: pd.DataFrame) -> pd.DataFrame:

@@ -44,7 +44,7 @@ def unknown_table(model, dataset, unknowns: Mapping[str, np.ndarray], *, detecto
                   name: str | None = None, keep: float = DEFAULT_KEEP, k: int = DEFAULT_K) -> pd.DataFrame:
     """Every detector of a fitted ``model`` against every unknown set, one row each.
 
-    Known images are the test split; the detectors that need statistics (``mahalanobis``, ``knn``) fit
+    Known images are the test split; the detectors that need statistics (``mahalanobis``, ``knn``, ``layer_knn``) fit
     them on the training split; each detector's threshold keeps ``keep`` of the **validation** split's
     known images. Neither the test split nor the unknown images choose anything.
 
@@ -63,7 +63,7 @@ def unknown_table(model, dataset, unknowns: Mapping[str, np.ndarray], *, detecto
     keep : float, default=0.95
         Share of known validation images the threshold keeps.
     k : int, default=50
-        Neighbours of the ``knn`` detector.
+        Neighbours of the ``knn`` and ``layer_knn`` detectors.
 
     Returns
     -------

@@ -16,6 +16,10 @@ Detectors (:data:`DETECTORS`), and the models they apply to (:func:`detectors_fo
   (Lee et al., 2018); the networks.
 * ``knn``: minus the distance of the L2-normalised penultimate features to their k-th nearest training
   feature (Sun et al., 2022); the networks.
+* ``layer_knn``: the same on every layer: each activation layer's output (feature maps averaged over
+  their positions) is L2-normalised, the layers are joined with equal weight, and the score is minus the
+  distance to the k-th nearest training image. Early layers respond to texture -- a filled blob has none
+  of a pen stroke's edges -- which the penultimate features average away; the networks.
 * ``neighbour_distance``: minus the mean distance to the k neighbours a k-NN classifier votes with, in its
   own scaled pixel space; k-NN.
 
@@ -37,9 +41,9 @@ from sklearn.pipeline import Pipeline
 from ..errors import HwrError
 
 #: Every detector, in table order.
-DETECTORS = ("msp", "max_logit", "energy", "mahalanobis", "knn", "neighbour_distance")
+DETECTORS = ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn", "neighbour_distance")
 #: Detectors that need statistics of the training split (its features).
-FITTED_DETECTORS = ("mahalanobis", "knn")
+FITTED_DETECTORS = ("mahalanobis", "knn", "layer_knn")
 #: Share of the known validation images a threshold keeps by default.
 DEFAULT_KEEP = 0.95
 #: Neighbours of the ``knn`` detector: the deep-kNN paper's choice for CIFAR-10, whose 50,000 training
@@ -77,7 +81,7 @@ def _kind(model) -> str:
 
 
 _BY_KIND = {
-    "net": ("msp", "max_logit", "energy", "mahalanobis", "knn"),
+    "net": ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn"),
     "logreg": ("msp", "energy"),
     "knn": ("msp", "neighbour_distance"),
 }
@@ -197,6 +201,16 @@ def _unit(features) -> np.ndarray:
     return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
 
 
+def joined_layers(layer_outputs: Sequence[np.ndarray]) -> np.ndarray:
+    """Layer outputs joined with equal weight: each L2-normalised, side by side, over ``sqrt(n_layers)``.
+
+    Each row then has unit length, and a layer's share of a squared distance does not depend on its width.
+    """
+    if not len(layer_outputs):
+        raise HwrError("no layer outputs to join")
+    return np.hstack([_unit(layer) for layer in layer_outputs]) / np.sqrt(len(layer_outputs))
+
+
 # --- a model's outputs, and detectors fitted to one model ----------------------------------------------------
 
 
@@ -204,14 +218,18 @@ def model_outputs(model, X, detectors: Iterable[str]) -> dict[str, np.ndarray]:
     """What ``detectors`` need from a fitted ``model`` for rows ``X``, each computed once.
 
     Keys: ``"logits"`` (networks: their logits; logistic regression: ``decision_function``),
-    ``"features"`` (networks: the penultimate layer), ``"proba"`` (other models' ``predict_proba``, for
+    ``"features"`` (networks: the penultimate layer), ``"layers"`` (networks, for ``layer_knn``: every
+    activation layer's pooled output, or the penultimate features for a net without one), ``"proba"`` (other models' ``predict_proba``, for
     ``msp``) and ``"neighbour_distance"`` (k-NN: the mean distance to its k neighbours).
     """
     from ..models import logits_and_features
 
     detectors = set(detectors)
     kind, out = _kind(model), {}
-    if kind == "net":
+    if kind == "net" and "layer_knn" in detectors:
+        out["logits"], out["features"], layers = logits_and_features(model, X, layers=True)
+        out["layers"] = layers or [out["features"]]
+    elif kind == "net":
         out["logits"], out["features"] = logits_and_features(model, X)
     elif kind == "logreg" and detectors & {"msp", "energy"}:
         logits = np.asarray(model.decision_function(X), dtype=np.float64)
@@ -248,6 +266,8 @@ class KnownScorer:
             return energy_score(outputs["logits"])
         if d == "neighbour_distance":
             return -np.asarray(outputs["neighbour_distance"], dtype=np.float64)
+        if d == "layer_knn":
+            return self.stats.score(joined_layers(outputs["layers"]))
         return self.stats.score(outputs["features"])
 
     def score_images(self, X) -> np.ndarray:
@@ -265,9 +285,10 @@ def fit_scorer(model, detector: str, X_train=None, y_train=None, *, k: int = DEF
     detector : str
         One of :func:`detectors_for` ``(model)``.
     X_train, y_train : array-like, optional
-        The training split (its known images); needed by ``mahalanobis`` (with labels) and ``knn``.
+        The training split (its known images); needed by ``mahalanobis`` (with labels), ``knn`` and
+        ``layer_knn``.
     k : int, default=50
-        Neighbours of the ``knn`` detector.
+        Neighbours of the ``knn`` and ``layer_knn`` detectors.
     train_outputs : mapping, optional
         :func:`model_outputs` of ``X_train``, when already computed.
 
@@ -281,7 +302,8 @@ def fit_scorer(model, detector: str, X_train=None, y_train=None, *, k: int = DEF
     if detector in FITTED_DETECTORS:
         if X_train is None and train_outputs is None:
             raise HwrError(f"detector {detector!r} is fitted on the training split: give X_train and y_train")
-        features = (train_outputs if train_outputs is not None else model_outputs(model, X_train, [detector]))["features"]
+        train = train_outputs if train_outputs is not None else model_outputs(model, X_train, [detector])
+        features = joined_layers(train["layers"]) if detector == "layer_knn" else train["features"]
         if detector == "mahalanobis":
             if y_train is None:
                 raise HwrError("detector 'mahalanobis' needs the training labels y_train")
@@ -342,4 +364,4 @@ def unknown_metrics(known_scores: Sequence[float], unknown_scores: Sequence[floa
 
 __all__ = ["DEFAULT_K", "DEFAULT_KEEP", "DETECTORS", "FITTED_DETECTORS", "TABLE_COLUMNS", "TPR_LEVEL", "KNNScore",
            "KnownScorer", "MahalanobisScore", "check_detector", "check_keep", "detectors_for", "energy_score",
-           "fit_scorer", "known_threshold", "max_logit_score", "model_outputs", "msp_score", "unknown_metrics"]
+           "fit_scorer", "joined_layers", "known_threshold", "max_logit_score", "model_outputs", "msp_score", "unknown_metrics"]

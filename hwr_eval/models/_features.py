@@ -4,7 +4,9 @@ Unknown-input detectors (``hwr_eval.evaluation.unknown_table``) score images fro
 are the input of the network's last linear layer (its classifier), caught with a forward pre-hook, so
 every module of :mod:`._modules` gives them without code of its own: the 128 hidden units of the study's
 CNN, the 128 pooled channels of ``ModernCNN``, the hidden layer of the MLP, the 84 units of LeNet-5 and
-the scaled pixels of ``LinearNet``.
+the scaled pixels of ``LinearNet``. On request, the output of every activation layer comes too, feature
+maps averaged over their positions (one vector per layer, as in Lee et al., 2018's feature ensemble):
+the early layers see strokes and texture, which the penultimate features summarise away.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from sklearn.utils.validation import check_is_fitted
 from ..errors import HwrError
 from ._net import HwrNet
 
+#: The activation layers whose outputs ``logits_and_features(..., layers=True)`` returns.
+ACTIVATIONS = (torch.nn.ReLU, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.GELU, torch.nn.SiLU, torch.nn.Mish,
+               torch.nn.Tanh, torch.nn.Sigmoid, torch.nn.Hardswish)
+
 
 def final_net(model) -> HwrNet | None:
     """The :class:`HwrNet` a model ends in (a bare net, or a pipeline's last step), else None."""
@@ -24,7 +30,7 @@ def final_net(model) -> HwrNet | None:
     return final if isinstance(final, HwrNet) else None
 
 
-def logits_and_features(model, X) -> tuple[np.ndarray, np.ndarray]:
+def logits_and_features(model, X, *, layers: bool = False) -> tuple:
     """The logits and penultimate-layer features of a fitted PyTorch model for rows ``X``.
 
     Parameters
@@ -33,6 +39,8 @@ def logits_and_features(model, X) -> tuple[np.ndarray, np.ndarray]:
         A fitted network; a pipeline's earlier steps (``PixelScaler``) transform ``X`` first.
     X : array-like of shape (n_samples, n_features)
         Rows as ``model.predict`` takes them.
+    layers : bool, default=False
+        Also return every activation layer's output (:data:`ACTIVATIONS`), from the same forward pass.
 
     Returns
     -------
@@ -40,6 +48,9 @@ def logits_and_features(model, X) -> tuple[np.ndarray, np.ndarray]:
         Columns in the order of ``classes_``; ``softmax(logits)`` is ``predict_proba``.
     features : ndarray of shape (n_samples, n_features_penultimate), float32
         The input of the last linear layer, in evaluation mode (dropout off).
+    layer_outputs : list of ndarray of shape (n_samples, n_units), float32
+        Only with ``layers=True``: each activation layer's output in forward order, feature maps averaged
+        over their positions (``n_units`` is then the channels); empty for a net without one.
 
     Raises
     ------
@@ -58,11 +69,19 @@ def logits_and_features(model, X) -> tuple[np.ndarray, np.ndarray]:
     if not linears or linears[-1].out_features != len(net.classes_):
         raise HwrError(f"{type(net.module_).__name__} does not end in a linear classifier with one output per class")
     caught: list[torch.Tensor] = []
-    handle = linears[-1].register_forward_pre_hook(lambda _module, args: caught.append(args[0].detach().float()))
+    handles = [linears[-1].register_forward_pre_hook(lambda _module, args: caught.append(args[0].detach().float()))]
+    activations = [m for m in net.module_.modules() if isinstance(m, ACTIVATIONS)] if layers else []
+    per_layer: list[list[torch.Tensor]] = [[] for _ in activations]
+    for module, store in zip(activations, per_layer):
+        # Pooled at once: an in-place ReLU's output is not overwritten later, but a whole feature map per
+        # image would be held for every layer.
+        handles.append(module.register_forward_hook(
+            lambda _module, _args, out, store=store: store.append(_pooled(out.detach().float()))))
     try:
         logits = net.forward(np.asarray(X, dtype=np.float32), training=False, device="cpu")
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
     n = len(logits)
     # Inference batches are zero-padded to the full batch size (HwrNet._inference_rows): the padding rows
     # come last, so the first n caught rows are the real ones.
@@ -70,7 +89,14 @@ def logits_and_features(model, X) -> tuple[np.ndarray, np.ndarray]:
     if len(features) != n:
         raise HwrError(f"caught {len(features)} feature rows for {n} logit rows; the module's last linear layer is "
                        "not its classifier")
-    return logits.float().numpy(), features.cpu().numpy()
+    if not layers:
+        return logits.float().numpy(), features.cpu().numpy()
+    return logits.float().numpy(), features.cpu().numpy(), [torch.cat(s)[:n].cpu().numpy() for s in per_layer]
+
+
+def _pooled(out: torch.Tensor) -> torch.Tensor:
+    """An activation's output as one vector per image: feature maps averaged over their positions."""
+    return out.mean(dim=tuple(range(2, out.ndim))) if out.ndim > 2 else out.reshape(len(out), -1)
 
 
 __all__ = ["final_net", "logits_and_features"]

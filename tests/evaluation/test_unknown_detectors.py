@@ -136,6 +136,45 @@ def test_net_detectors_score_the_nets_own_logits_and_features(ood, net_and_data)
         np.testing.assert_allclose(scorer.score_images(ds.X_test), theirs, rtol=1e-5, atol=1e-6, err_msg=detector)
 
 
+def _pooled_activations(module, x):
+    """Every ReLU's output of a fitted study CNN, averaged over positions, by walking its layers by hand."""
+    out = []
+    for layer in [*module.features, *module.classifier]:
+        x = layer(x)
+        if isinstance(layer, torch.nn.ReLU):
+            out.append((x.mean(dim=(2, 3)) if x.ndim == 4 else x).double().numpy())
+    return out
+
+
+def test_layer_knn_is_knn_on_every_layers_pooled_output(ood, small_synthetic):
+    ds = small_synthetic
+    model = make_model("cnn", max_epochs=2, batch_size=64, random_state=0, precision="fp32").fit(
+        ds.X_train, ds.y_train, X_val=ds.X_val, y_val=ds.y_val)
+    net = model[-1]
+    with torch.no_grad():
+        train, test = (_pooled_activations(net.module_.eval(), torch.from_numpy(model[:-1].transform(X).astype(np.float32)))
+                       for X in (ds.X_train, ds.X_test))
+    assert [a.shape[1] for a in train] == [16, 32, 128]  # conv1, conv2 (channels), the hidden layer
+
+    def joined(layers):  # each layer to unit length, then equal weight
+        return np.hstack([a / np.linalg.norm(a, axis=1, keepdims=True) for a in layers]) / np.sqrt(len(layers))
+
+    codes = torch.from_numpy(np.searchsorted(model.classes_, ds.y_train))
+    theirs = -ood.KNN(None, k=5).fit_features(torch.from_numpy(joined(train)), codes).predict_features(
+        torch.from_numpy(joined(test))).numpy()
+    ours = fit_scorer(model, "layer_knn", ds.X_train, ds.y_train, k=5).score_images(ds.X_test)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(ours, fit_scorer(model, "knn", ds.X_train, k=5).score_images(ds.X_test), atol=1e-3)
+
+
+def test_layer_knn_of_a_net_without_activations_is_knn(small_synthetic):
+    ds = small_synthetic
+    model = make_model("linear", max_epochs=2, batch_size=64, random_state=0).fit(
+        ds.X_train, ds.y_train, X_val=ds.X_val, y_val=ds.y_val)
+    scores = {d: fit_scorer(model, d, ds.X_train, k=5).score_images(ds.X_test) for d in ("knn", "layer_knn")}
+    np.testing.assert_allclose(scores["layer_knn"], scores["knn"], rtol=1e-10)
+
+
 def test_neighbour_distance_is_the_mean_distance_in_scaled_pixels(small_synthetic):
     ds = small_synthetic
     model = make_model("knn").fit(ds.X_train, ds.y_train)
@@ -149,7 +188,7 @@ def test_neighbour_distance_is_the_mean_distance_in_scaled_pixels(small_syntheti
 
 
 def test_detectors_per_model_and_one_line_refusals():
-    assert detectors_for(make_model("cnn")) == ("msp", "max_logit", "energy", "mahalanobis", "knn")
+    assert detectors_for(make_model("cnn")) == ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn")
     assert detectors_for(make_model("logreg")) == ("msp", "energy")
     assert detectors_for(make_model("knn")) == ("msp", "neighbour_distance")
     assert detectors_for(make_model("cascade")) == ("msp",)
