@@ -114,3 +114,19 @@ def test_every_parameter_is_validated():
     from sklearn.utils.estimator_checks import check_param_validation
 
     check_param_validation("UnknownRejector", UnknownRejector(LogisticRegression(), detector="energy"))
+
+
+def test_layer_knn_rejector_rejects_noise_and_survives_joblib(ds):
+    model = make_model("cnn", max_epochs=2, batch_size=64, random_state=0, precision="fp32").fit(
+        ds.X_train, ds.y_train, X_val=ds.X_val, y_val=ds.y_val)
+    rejector = UnknownRejector(model, detector="layer_knn", k=5).fit(ds.X_train, ds.y_train, X_val=ds.X_val,
+                                                                     y_val=ds.y_val)
+    # The threshold keeps 95% of the known validation images; uniform noise is nothing like them.
+    assert rejector.is_unknown(ds.X_val).mean() <= 0.05
+    noise = np.random.default_rng(0).integers(0, 256, (20, ds.X_test.shape[1])).astype(ds.X_test.dtype)
+    assert rejector.is_unknown(noise).all()
+    assert (rejector.predict(noise) == "unknown").all()
+    buffer = io.BytesIO()
+    joblib.dump(rejector, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(joblib.load(buffer).score_known(ds.X_test), rejector.score_known(ds.X_test))
