@@ -36,8 +36,8 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
         A registry model (``make_model("cnn")``) or any classifier the detector applies to (see
         :func:`~hwr_eval.evaluation.detectors_for`).
     detector : str, default="energy"
-        One of ``msp``, ``max_logit``, ``energy``, ``mahalanobis``, ``knn``, ``layer_knn`` (networks), ``msp``/``energy``
-        (logistic regression), ``msp``/``neighbour_distance`` (k-NN).
+        One of ``msp``, ``max_logit``, ``energy``, ``mahalanobis``, ``knn``, ``layer_knn`` (networks),
+        ``msp``/``energy`` (logistic regression), ``msp``/``neighbour_distance`` (k-NN).
     keep : float, default=0.95
         Share of the known validation images the threshold keeps, in (0, 1].
     k : int, default=50
@@ -58,7 +58,7 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
     estimator_ : classifier
         The fitted classifier.
     scorer_ : KnownScorer
-        The detector fitted to it (training-split statistics for ``mahalanobis``, ``knn`` and ``layer_knn``).
+        The detector fitted to it (training-split statistics for ``mahalanobis``, ``knn``, ``layer_knn``).
     threshold_ : float
         Images with a known-score below it are unknown.
     classes_ : ndarray

@@ -44,9 +44,9 @@ def unknown_table(model, dataset, unknowns: Mapping[str, np.ndarray], *, detecto
                   name: str | None = None, keep: float = DEFAULT_KEEP, k: int = DEFAULT_K) -> pd.DataFrame:
     """Every detector of a fitted ``model`` against every unknown set, one row each.
 
-    Known images are the test split; the detectors that need statistics (``mahalanobis``, ``knn``, ``layer_knn``) fit
-    them on the training split; each detector's threshold keeps ``keep`` of the **validation** split's
-    known images. Neither the test split nor the unknown images choose anything.
+    Known images are the test split; the detectors that need statistics (``mahalanobis``, ``knn``,
+    ``layer_knn``) fit them on the training split; each detector's threshold keeps ``keep`` of the
+    **validation** split's known images. Neither the test split nor the unknown images choose anything.
 
     Parameters
     ----------

@@ -219,8 +219,9 @@ def model_outputs(model, X, detectors: Iterable[str]) -> dict[str, np.ndarray]:
 
     Keys: ``"logits"`` (networks: their logits; logistic regression: ``decision_function``),
     ``"features"`` (networks: the penultimate layer), ``"layers"`` (networks, for ``layer_knn``: every
-    activation layer's pooled output, or the penultimate features for a net without one), ``"proba"`` (other models' ``predict_proba``, for
-    ``msp``) and ``"neighbour_distance"`` (k-NN: the mean distance to its k neighbours).
+    activation layer's pooled output, or the penultimate features for a net without one), ``"proba"``
+    (other models' ``predict_proba``, for ``msp``) and ``"neighbour_distance"`` (k-NN: the mean distance
+    to its k neighbours).
     """
     from ..models import logits_and_features
 
@@ -364,4 +365,5 @@ def unknown_metrics(known_scores: Sequence[float], unknown_scores: Sequence[floa
 
 __all__ = ["DEFAULT_K", "DEFAULT_KEEP", "DETECTORS", "FITTED_DETECTORS", "TABLE_COLUMNS", "TPR_LEVEL", "KNNScore",
            "KnownScorer", "MahalanobisScore", "check_detector", "check_keep", "detectors_for", "energy_score",
-           "fit_scorer", "joined_layers", "known_threshold", "max_logit_score", "model_outputs", "msp_score", "unknown_metrics"]
+           "fit_scorer", "joined_layers", "known_threshold", "max_logit_score", "model_outputs", "msp_score",
+           "unknown_metrics"]

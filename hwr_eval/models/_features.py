@@ -73,8 +73,7 @@ def logits_and_features(model, X, *, layers: bool = False) -> tuple:
     activations = [m for m in net.module_.modules() if isinstance(m, ACTIVATIONS)] if layers else []
     per_layer: list[list[torch.Tensor]] = [[] for _ in activations]
     for module, store in zip(activations, per_layer):
-        # Pooled at once: an in-place ReLU's output is not overwritten later, but a whole feature map per
-        # image would be held for every layer.
+        # Pooled in the hook: every layer's whole feature maps, for every image, would not fit in memory.
         handles.append(module.register_forward_hook(
             lambda _module, _args, out, store=store: store.append(_pooled(out.detach().float()))))
     try:
@@ -91,6 +90,11 @@ def logits_and_features(model, X, *, layers: bool = False) -> tuple:
                        "not its classifier")
     if not layers:
         return logits.float().numpy(), features.cpu().numpy()
+    rows = sum(len(c) for c in caught)
+    for module, store in zip(activations, per_layer):
+        if sum(len(t) for t in store) != rows:  # one module called twice would interleave two layers' rows
+            raise HwrError(f"{type(module).__name__} ran more or less than once per forward pass; give each layer its "
+                           "own activation module to get its outputs")
     return logits.float().numpy(), features.cpu().numpy(), [torch.cat(s)[:n].cpu().numpy() for s in per_layer]
 
 

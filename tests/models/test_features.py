@@ -47,3 +47,29 @@ def test_features_need_a_fitted_network(toy):
     with pytest.raises(HwrError, match="KNeighborsClassifier is not a PyTorch model"):
         logits_and_features(make_model("knn").fit(X, y), X)
     assert final_net(make_model("knn")) is None and final_net(make_model("cnn")) is not None
+
+
+class _SharedActivation(torch.nn.Module):
+    """Two hidden layers through one ReLU module: its hook fires twice per forward pass."""
+
+    def __init__(self, n_classes=3, n_features=784):
+        super().__init__()
+        self.first, self.second = torch.nn.Linear(n_features, 8), torch.nn.Linear(8, 8)
+        self.act = torch.nn.ReLU()
+        self.out = torch.nn.Linear(8, n_classes)
+
+    def forward(self, x):
+        return self.out(self.act(self.second(self.act(self.first(x)))))
+
+
+def test_layer_outputs_per_activation_and_refused_for_a_shared_one(toy):
+    from hwr_eval.models import HwrNet
+
+    X, y = toy
+    model = make_model("modern_cnn", max_epochs=1, batch_size=64, random_state=0, precision="fp32").fit(X, y)
+    _, features, layers = logits_and_features(model, X[:100], layers=True)
+    assert [a.shape for a in layers] == [(100, c) for c in (32, 32, 64, 64, 128)]
+    np.testing.assert_allclose(layers[-1], features, rtol=1e-5, atol=1e-6)  # the last ReLU, pooled, is the input
+    shared = HwrNet(_SharedActivation, max_epochs=1, random_state=0).fit(X.astype(np.float32), y)
+    with pytest.raises(HwrError, match="^ReLU ran more or less than once per forward pass"):
+        logits_and_features(shared, X[:10].astype(np.float32), layers=True)
