@@ -18,8 +18,8 @@ def _top(char) -> str:
 def _answer(c, rejector) -> str:
     """The printed answer: the label, or why the character is taken for none of the classes."""
     if c.unknown:
-        return (f"unknown ({rejector.detector} score {c.unknown_score:.4g} below threshold {rejector.threshold_:.4g}; "
-                f"best class {c.best})")
+        return (f"unknown ({rejector.scorer_.detector} score {c.unknown_score:.4g} below threshold "
+                f"{rejector.threshold_:.4g}; best class {c.best})")
     return c.label
 
 
@@ -102,7 +102,7 @@ def predict(
         except HwrError as exc:
             raise HwrError(f"--unknown-keep: {exc}") from None
         rejector = load_rejector(model, unknown, keep)
-        err_console.print(f"unknown below {rejector.detector} score {rejector.threshold_:.4g} (keeps "
+        err_console.print(f"unknown below {rejector.scorer_.detector} score {rejector.threshold_:.4g} (keeps "
                           f"{rejector.keep:g} of the known validation images)", highlight=False, soft_wrap=True)
     onnx = model.suffix.lower() == ".onnx"
     if onnx:

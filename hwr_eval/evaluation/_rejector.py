@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._validation import ValidatedParamsMixin
 from ..errors import HwrError
 from ._abstain import _check_target
-from ._unknowns import DEFAULT_K, DEFAULT_KEEP, check_detector, fit_scorer, known_threshold
+from ._unknowns import DEFAULT_K, DEFAULT_KEEP, check_detector, default_detector, fit_scorer, known_threshold
 
 #: Label :meth:`UnknownRejector.predict` gives an image it rejects.
 UNKNOWN_LABEL = "unknown"
@@ -35,9 +35,12 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
     estimator : classifier
         A registry model (``make_model("cnn")``) or any classifier the detector applies to (see
         :func:`~hwr_eval.evaluation.detectors_for`).
-    detector : str, default="energy"
-        One of ``msp``, ``max_logit``, ``energy``, ``mahalanobis``, ``knn``, ``layer_knn`` (networks),
-        ``msp``/``energy`` (logistic regression), ``msp``/``neighbour_distance`` (k-NN).
+    detector : str, default="auto"
+        ``"auto"``: the detector that did best on the reference protocol for the fitted model's kind
+        (:func:`~hwr_eval.evaluation.default_detector`: ``layer_knn`` for a network with hidden layers,
+        else ``msp``; ``scorer_.detector`` says which). Or one of ``msp``, ``max_logit``, ``energy``,
+        ``mahalanobis``, ``knn``, ``layer_knn`` (networks), ``msp``/``energy`` (logistic regression),
+        ``msp``/``neighbour_distance`` (k-NN).
     keep : float, default=0.95
         Share of the known validation images the threshold keeps, in (0, 1].
     k : int, default=50
@@ -76,7 +79,7 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator, *, detector="energy", keep=DEFAULT_KEEP, k=DEFAULT_K, prefit="auto",
+    def __init__(self, estimator, *, detector="auto", keep=DEFAULT_KEEP, k=DEFAULT_K, prefit="auto",
                  validation_fraction=0.2, unknown_label=UNKNOWN_LABEL, random_state=None):
         self.estimator = estimator
         self.detector = detector
@@ -110,7 +113,8 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
             raise HwrError("give both X_val and y_val, or neither")
         prefit = self._prefit()
         model = self.estimator.estimator if isinstance(self.estimator, FrozenEstimator) else self.estimator
-        check_detector(model, self.detector)  # before any training
+        if self.detector != "auto":
+            check_detector(model, self.detector)  # before any training
         if X_val is None:
             X, X_val, y, y_val = train_test_split(X, y, test_size=self.validation_fraction, stratify=y,
                                                   random_state=self.random_state)
@@ -119,7 +123,8 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
         else:
             estimator = fit_with_validation(clone(self.estimator), X, y, X_val, y_val, **fit_params)
             estimator = estimator.estimator if isinstance(estimator, FrozenEstimator) else estimator
-        scorer = fit_scorer(estimator, self.detector, X, y, k=self.k)
+        detector = default_detector(estimator) if self.detector == "auto" else self.detector
+        scorer = fit_scorer(estimator, detector, X, y, k=self.k)
         return self._set_fitted(estimator, scorer, scorer.score_images(X_val))
 
     def _set_fitted(self, estimator, scorer, val_scores) -> UnknownRejector:

@@ -130,3 +130,15 @@ def test_layer_knn_rejector_rejects_noise_and_survives_joblib(ds):
     joblib.dump(rejector, buffer)
     buffer.seek(0)
     np.testing.assert_array_equal(joblib.load(buffer).score_known(ds.X_test), rejector.score_known(ds.X_test))
+
+
+@pytest.mark.parametrize("name, expected", [("cnn", "layer_knn"), ("mlp", "layer_knn"), ("linear", "msp"),
+                                            ("logreg", "msp"), ("knn", "msp")])
+def test_auto_detector_is_the_best_measured_for_the_model_kind(ds, name, expected):
+    params = {"max_epochs": 1, "random_state": 0} if name in ("cnn", "mlp", "linear") else {}
+    rejector = UnknownRejector(make_model(name, **params), k=5).fit(ds.X_train, ds.y_train, X_val=ds.X_val,
+                                                                    y_val=ds.y_val)
+    assert rejector.detector == "auto" and rejector.scorer_.detector == expected
+    explicit = UnknownRejector(rejector.estimator_, detector=expected, k=5).fit(ds.X_train, ds.y_train,
+                                                                               X_val=ds.X_val, y_val=ds.y_val)
+    assert rejector.threshold_ == explicit.threshold_
