@@ -106,6 +106,7 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
         **fit_params
             Passed to the classifier's ``fit``.
         """
+        from ..models import final_net
         from ..models._fitting import fit_with_validation  # loads torch: only when fitting
 
         y = _check_target(self, y)
@@ -115,6 +116,8 @@ class UnknownRejector(ValidatedParamsMixin, MetaEstimatorMixin, ClassifierMixin,
         model = self.estimator.estimator if isinstance(self.estimator, FrozenEstimator) else self.estimator
         if self.detector != "auto":
             check_detector(model, self.detector)  # before any training
+        elif final_net(model) is None:
+            check_detector(model, "msp")  # what "auto" takes for a model that is not a network
         if X_val is None:
             X, X_val, y, y_val = train_test_split(X, y, test_size=self.validation_fraction, stratify=y,
                                                   random_state=self.random_state)

@@ -100,9 +100,9 @@ def default_detector(model) -> str:
     protocol for its kind of model (``bench/unknowns.py``, worst AUROC over the far sets, 3 seeds).
 
     ``layer_knn`` for a network with hidden activation layers (the MLP and the CNNs: 0.942-0.991, where
-    softmax scores rank some noise above real characters); ``msp`` for every other model (logistic regression 0.57
-    against 0.25 for ``energy``, k-NN 0.75 against 0.13 for its neighbour distance, the linear net 0.59
-    against 0.08 for ``knn`` on its pixels).
+    softmax scores rank some noise above real characters); ``msp`` for every other model (logistic
+    regression 0.57 against 0.25 for ``energy``, k-NN 0.75 against 0.13 for its neighbour distance, the
+    linear net 0.59 against 0.08 for ``knn`` on its pixels).
     """
     from ..models import final_net
     from ..models._features import ACTIVATIONS

@@ -142,3 +142,14 @@ def test_auto_detector_is_the_best_measured_for_the_model_kind(ds, name, expecte
     explicit = UnknownRejector(rejector.estimator_, detector=expected, k=5).fit(ds.X_train, ds.y_train,
                                                                                X_val=ds.X_val, y_val=ds.y_val)
     assert rejector.threshold_ == explicit.threshold_
+
+
+def test_auto_detector_for_a_model_without_probabilities_fails_before_training(ds):
+    from sklearn.svm import LinearSVC
+
+    class NeverFit(LinearSVC):
+        def fit(self, X, y):
+            raise AssertionError("trained before the detector was checked")
+
+    with pytest.raises(HwrError, match="^detector 'msp' does not apply to NeverFit; it supports: none$"):
+        UnknownRejector(NeverFit()).fit(ds.X_train, ds.y_train)
