@@ -383,5 +383,5 @@ def unknown_metrics(known_scores: Sequence[float], unknown_scores: Sequence[floa
 
 __all__ = ["DEFAULT_K", "DEFAULT_KEEP", "DETECTORS", "FITTED_DETECTORS", "TABLE_COLUMNS", "TPR_LEVEL", "KNNScore",
            "KnownScorer", "MahalanobisScore", "check_detector", "check_keep", "default_detector", "detectors_for", "energy_score",
-           "fit_scorer", "joined_layers", "known_threshold", "max_logit_score", "model_outputs", "msp_score",
+           "fit_scorer", "known_threshold", "max_logit_score", "model_outputs", "msp_score",
            "unknown_metrics"]

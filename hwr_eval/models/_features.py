@@ -100,7 +100,7 @@ def logits_and_features(model, X, *, layers: bool = False) -> tuple:
 
 def _pooled(out: torch.Tensor) -> torch.Tensor:
     """An activation's output as one vector per image: feature maps averaged over their positions."""
-    return out.mean(dim=tuple(range(2, out.ndim))) if out.ndim > 2 else out.reshape(len(out), -1)
+    return out.mean(dim=tuple(range(2, out.ndim))) if out.ndim > 2 else out
 
 
 __all__ = ["final_net", "logits_and_features"]
