@@ -34,11 +34,16 @@ TARGET = 0.985
 # candidate: (registry model, parameters, what it changes and why)
 CANDIDATES = {
     "cnn": ("cnn", {}, "the study's CNN at its defaults (up to 50 epochs, early stopping)"),
-    "modern_cnn": ("modern_cnn", {}, "modern_cnn at its defaults (15 one-cycle epochs, batch 128)"),
-    # two thirds of the multiply-adds sit in the two full- and half-resolution 32/64-channel convolutions
-    "modern_narrow": ("modern_cnn", {"module__channels": (16, 32, 32, 64, 128)},
-                      "first four convolutions half as wide (about 58% of the multiply-adds)"),
-    "modern_10": ("modern_cnn", {"max_epochs": 10}, "10 one-cycle epochs instead of 15"),
+    "modern_cnn": ("modern_cnn", {}, "modern_cnn at its defaults (c1-pool-c2-c3-pool-c4-pool-c5, 8 one-cycle "
+                   "epochs, batch 128)"),
+    # the previous default: pooling after the second and fourth convolutions, so two 32-channel maps at
+    # 28x28 and two 64-channel maps at 14x14 went through BatchNorm, ReLU and pooling every step
+    "modern_late_pool": ("modern_cnn", {"module__channels": (32, 32, 64, 64, 128), "module__pool_after": (2, 4),
+                                        "max_epochs": 15},
+                         "the previous layout c1-c2-pool-c3-c4-pool-c5 (32-32-64-64-128, now pooled before "
+                         "BatchNorm), 15 epochs"),
+    "modern_late_pool_8": ("modern_cnn", {"module__channels": (32, 32, 64, 64, 128), "module__pool_after": (2, 4)},
+                           "the previous layout at the new default's 8 epochs"),
 }
 
 
@@ -54,17 +59,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def fit_one(label: str, seed: int, ds, args) -> dict:
+def build(label: str, seed: int, args):
     name, params, _ = CANDIDATES[label]
     params = {**params, "random_state": seed}
     if args.max_epochs is not None:
         params["max_epochs"] = args.max_epochs
-    model = hwr_eval.make_model(name, **params)
+    return hwr_eval.make_model(name, **params)
+
+
+def fit_one(label: str, seed: int, ds, args) -> dict:
+    model = build(label, seed, args)
+    design = _design(model)
     start = time.perf_counter()
     fit_with_validation(model, ds.X_train, ds.y_train, ds.X_val, ds.y_val)
     fit_s = time.perf_counter() - start
     net = model[-1]
-    return {"label": label, "seed": seed, "settings": _settings(args), "fit_s": round(fit_s, 2),
+    return {"label": label, "seed": seed, "settings": _settings(args), "design": design, "fit_s": round(fit_s, 2),
             "epochs": len(net.history), "precision": net.precision_,
             "accuracy": float(model.score(ds.X_test, ds.y_test))}
 
@@ -73,6 +83,12 @@ def _settings(args) -> dict:
     """What a logged fit must share to be reused on resume."""
     return {"per_class": args.per_class, "max_epochs": args.max_epochs, "threads": args.threads,
             "cpu": environment("cpu")["device_name"]}
+
+
+def _design(model) -> dict:
+    """The network and recipe a fit trained, so a logged fit of an older default is not reused."""
+    return {k: repr(v) for k, v in sorted(model[-1].get_params(deep=False).items())
+            if k.startswith(("module", "max_epochs", "batch_size", "lr", "optimizer"))}
 
 
 def _sd(values: np.ndarray) -> float | None:
@@ -127,7 +143,9 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "time_to_accuracy-runs.jsonl"
     logged = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    fits = [f for f in logged if f["settings"] == _settings(args) and f["label"] in labels and f["seed"] < args.seeds]
+    designs = {label: _design(build(label, 0, args)) for label in labels}
+    fits = [f for f in logged if f["settings"] == _settings(args) and f["label"] in labels and f["seed"] < args.seeds
+            and f.get("design") == designs[f["label"]]]
     done = {(f["label"], f["seed"]) for f in fits}
     todo = [(label, seed) for seed in range(args.seeds) for label in labels if (label, seed) not in done]
     print(f"{ds.describe()}; {len(fits)} fits logged, {len(todo)} to train", flush=True)

@@ -68,7 +68,7 @@ def test_layer_outputs_per_activation_and_refused_for_a_shared_one(toy):
     X, y = toy
     model = make_model("modern_cnn", max_epochs=1, batch_size=64, random_state=0, precision="fp32").fit(X, y)
     _, features, layers = logits_and_features(model, X[:100], layers=True)
-    assert [a.shape for a in layers] == [(100, c) for c in (32, 32, 64, 64, 128)]
+    assert [a.shape for a in layers] == [(100, c) for c in (32, 64, 64, 128, 128)]
     np.testing.assert_allclose(layers[-1], features, rtol=1e-5, atol=1e-6)  # the last ReLU, pooled, is the input
     shared = HwrNet(_SharedActivation, max_epochs=1, random_state=0).fit(X.astype(np.float32), y)
     with pytest.raises(HwrError, match="^ReLU ran more or less than once per forward pass"):

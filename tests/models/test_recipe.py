@@ -110,7 +110,8 @@ def test_modern_cnn_has_its_own_recipe():
     assert params["clf__lr_schedule"] == "onecycle"
     assert params["clf__criterion__label_smoothing"] == 0.1
     assert params["clf__batch_size"] == 128
-    assert params["clf__module__channels"] == (32, 32, 64, 64, 128)
+    assert params["clf__module__channels"] == (32, 64, 64, 128, 128)
+    assert params["clf__module__pool_after"] == (1, 3, 4)
     assert params["clf__module__dropout"] == 0.3
 
 
@@ -250,5 +251,24 @@ def test_modern_cnn_module_shapes_and_validation():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
     with pytest.raises(HwrError, match="five convolution widths"):
         ModernCNN(channels=(8, 8))
+    for bad in [(0, 3), (1, 1), (6,)]:
+        with pytest.raises(HwrError, match="^pool_after must name distinct convolutions among 1 to 5"):
+            ModernCNN(pool_after=bad)
     with pytest.raises(HwrError, match="bad parameters|five convolution widths"):
         make_model("modern_cnn", channels=(8, 8, 8))
+
+
+@pytest.mark.parametrize("pool_after", [(1, 3, 4), (2, 4), (1, 2, 3)])
+def test_modern_cnn_pools_after_the_named_convolutions_before_normalising(pool_after):
+    widths = (4, 5, 6, 7, 8)
+    module = ModernCNN(channels=widths, pool_after=pool_after).eval()
+    x, normalised_side = torch.zeros(2, 784), {}
+    for layer in module.features:
+        x = layer(x)
+        if isinstance(layer, torch.nn.BatchNorm2d):  # each convolution's BatchNorm sees the pooled map
+            normalised_side[layer.num_features] = x.shape[-1]
+    side, expected = 28, {}
+    for i, width in enumerate(widths, start=1):
+        side = side // 2 if i in pool_after else side
+        expected[width] = side
+    assert normalised_side == expected
