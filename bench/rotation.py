@@ -50,9 +50,9 @@ TRAINING = {
     "orient": ("rotation-normalised input (moment-based orientation and centre)", dict(deskew="rotate")),
     "orient_affine": ("rotation-normalised input and the affine preset", dict(deskew="rotate", augment="affine")),
     # a rotation-robust design: the wider, batch-normalised modern_cnn, without and with the affine preset;
-    # augmented, its one-cycle schedule must run to the end: early stopping ended it at epoch 9 of 15
+    # augmented, its one-cycle schedule must run to the end: early stopping once ended it at epoch 9 of 15
     "modern": ("modern_cnn, no augmentation", dict(model="modern_cnn")),
-    "modern_affine": ("modern_cnn and the affine preset, all 15 epochs",
+    "modern_affine": ("modern_cnn and the affine preset, all its epochs",
                       dict(model="modern_cnn", augment="affine", patience=None)),
 }
 

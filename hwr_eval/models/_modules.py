@@ -246,10 +246,10 @@ class ModernCNN(nn.Module):
     which sit in its fully connected layer.
 
     Pooling is applied to a convolution's output before its BatchNorm and ReLU (max pooling commutes with
-    ReLU), so they run on a quarter of the positions. On a CPU the normalisation, activation and pooling
-    passes over full-resolution maps, not the convolutions, took most of a training step; this layout
-    trains an epoch in about two thirds of the time of ``c1-c2-pool-c3-c4-pool-c5`` and reaches a higher accuracy
-    per epoch (bench/results/time_to_accuracy.md).
+    ReLU), so they run on a quarter of the positions. On a CPU, BatchNorm, ReLU and pooling over
+    full-resolution maps took more of a training step than the convolutions did; this layout trains an
+    epoch in about three quarters of the time of ``c1-c2-pool-c3-c4-pool-c5`` and is more accurate after
+    the same number of epochs (bench/results/time_to_accuracy.md).
 
     Parameters
     ----------
