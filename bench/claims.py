@@ -105,7 +105,8 @@ def fit_one(name: str, seed: int, ds, max_epochs: int | None) -> dict:
     history = getattr(model[-1], "history", None)
     return {"model": name, "seed": seed, "split_seed": 0, "accuracy": float(accuracy_score(y_true, y_pred)),
             "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)), "fit_time_s": fit_time,
-            "epochs": len(history) if history is not None else None, "load_average_1min": os.getloadavg()[0]}
+            "epochs": len(history) if history is not None else None, "load_average_1min": os.getloadavg()[0],
+            "machine": f"{_cpu_name()}, {os.cpu_count()} cores"}
 
 
 def tasks(names: list[str], seeds: int, done: set[tuple[str, int]], max_epochs: int | None) -> list[tuple[str, int]]:
@@ -226,9 +227,11 @@ def main(argv=None) -> None:
             f.write(json.dumps(row) + "\n")
         print(f"[{done}/{len(todo)}] {row['model']} seed {row['seed']}: {row['accuracy']:.2%} "
               f"({row['fit_time_s']:.0f} s, {row['epochs']} epochs)", flush=True)
-    seeds = pd.DataFrame(rows).sort_values(["model", "seed"])
+    # each fit's machine: fits logged before it was recorded say so
+    seeds = pd.DataFrame([{**r, "machine": r.get("machine") or "machine not recorded"} for r in rows])
+    seeds = seeds.sort_values(["model", "seed"])
     meta = {"seeds": args.seeds, "n_jobs": args.n_jobs, "wall_s": time.perf_counter() - start,
-            "machine": f"{_cpu_name()}, {os.cpu_count()} cores"}
+            "machine": " and ".join(sorted(set(seeds["machine"])))}
     rows_out = claim_rows(seeds)
     atomic_write_text(args.out / "claims.json", json.dumps({"meta": meta, "claims": rows_out,
                                                             "seeds": seeds.to_dict("records")}, indent=1, default=float))
