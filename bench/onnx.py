@@ -61,6 +61,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=2, help="throughput calls per variant")
     parser.add_argument("--padded", action="store_true", help="also time batch 1 with the networks' default padding")
     parser.add_argument("--threads", type=int, default=1, help="threads for PyTorch, BLAS and ONNX Runtime")
+    # fp32 by default: an ONNX file computes in fp32, so eager bf16 (the default on CPUs with native bf16)
+    # would compare another precision, and its probabilities differ from the file's by up to ~1e-3.
+    parser.add_argument("--precision", choices=("fp32", "auto"), default="fp32", help="the networks' precision")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     return parser.parse_args(argv)
 
@@ -83,12 +86,12 @@ def load_models(args):
         models = {}
         for name in names:
             params = {} if name == "knn" else {"max_iter": 200} if name == "logreg" else \
-                {"max_epochs": args.max_epochs, "random_state": 0, "patience": None}
+                {"max_epochs": args.max_epochs, "random_state": 0, "patience": None, "precision": args.precision}
             start = time.perf_counter()
             models[name] = make_model(name, **params).fit(dataset.X_train, dataset.y_train)
             print(f"trained {name} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     source = f"{'synthetic demo set' if dataset.synthetic else args.data}, {args.per_class} images per class, " \
-             f"{len(dataset.X_train):,} training images, networks {args.max_epochs} epochs"
+             f"{len(dataset.X_train):,} training images, networks {args.max_epochs} epochs in {args.precision}"
     return models, dataset.X_test, source
 
 
