@@ -278,15 +278,23 @@ class ModernCNN(nn.Module):
         batchnorm: bool = True,
     ):
         super().__init__()
-        channels, pool_after = tuple(channels), tuple(pool_after)
+        channels = tuple(channels)
         if len(channels) != 5:
             raise HwrError(f"channels must give five convolution widths, got {channels!r}")
-        if len(set(pool_after)) != len(pool_after) or not set(pool_after) <= {1, 2, 3, 4, 5}:
+        if not isinstance(pool_after, (tuple, list)) or len(set(pool_after)) != len(pool_after) \
+                or not set(pool_after) <= {1, 2, 3, 4, 5}:
             raise HwrError(f"pool_after must name distinct convolutions among 1 to 5, got {pool_after!r}")
+        pool_after = tuple(pool_after)
         _check_positive(n_classes=n_classes, n_features=n_features, **{f"c{i + 1}": c for i, c in enumerate(channels)})
         if not 0 <= dropout < 1:
             raise HwrError(f"dropout must be in [0, 1), got {dropout!r}")
-        side = image_side(n_features, min_side=2 ** len(pool_after))
+        side, needed = image_side(n_features), 2 ** len(pool_after)
+        # Padding a real image's flat rows would misalign its pixel rows: refuse. Feature counts under 8x8
+        # are scikit-learn's toy checks, padded as the module docstring says.
+        if side * side == n_features >= 64 and side < needed:
+            raise HwrError(f"{len(pool_after)} poolings need images of at least {needed}x{needed} pixels, got "
+                           f"{side}x{side}; pool after fewer convolutions")
+        side = max(side, needed)
         layers: list[nn.Module] = [_AsImage(n_features, side)]
         for i, (c_in, c_out) in enumerate(zip((1, *channels), channels), start=1):
             layers.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batchnorm))

@@ -251,9 +251,12 @@ def test_modern_cnn_module_shapes_and_validation():
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
     with pytest.raises(HwrError, match="five convolution widths"):
         ModernCNN(channels=(8, 8))
-    for bad in [(0, 3), (1, 1), (6,)]:
+    for bad in [(0, 3), (1, 1), (6,), None, 3]:
         with pytest.raises(HwrError, match="^pool_after must name distinct convolutions among 1 to 5"):
             ModernCNN(pool_after=bad)
+    with pytest.raises(HwrError, match="^5 poolings need images of at least 32x32 pixels, got 28x28"):
+        ModernCNN(pool_after=(1, 2, 3, 4, 5))
+    assert ModernCNN(n_features=256, pool_after=(1, 2, 3, 4))(torch.zeros(2, 256)).shape == (2, 36)  # 16x16
     with pytest.raises(HwrError, match="bad parameters|five convolution widths"):
         make_model("modern_cnn", channels=(8, 8, 8))
 
