@@ -14,13 +14,13 @@ def bench(load_bench):
 
 
 def test_time_to_accuracy_bench_summarises_every_seed_and_resumes(bench, real_data_dir, tmp_path):
-    argv = ["--data", str(real_data_dir), "--candidates", "cnn,modern_10", "--seeds", "2", "--per-class", "10",
+    argv = ["--data", str(real_data_dir), "--candidates", "cnn,modern_late_pool_8", "--seeds", "2", "--per-class", "10",
             "--max-epochs", "1", "--threads", "1", "--out", str(tmp_path)]
     assert bench.main(argv) == 0
     log = (tmp_path / "time_to_accuracy-runs.jsonl").read_text()
     fits = [json.loads(line) for line in log.splitlines()]
     # seed-major: every candidate has seed 0 before any has seed 1
-    assert [(f["label"], f["seed"]) for f in fits] == [("cnn", 0), ("modern_10", 0), ("cnn", 1), ("modern_10", 1)]
+    assert [(f["label"], f["seed"]) for f in fits] == [("cnn", 0), ("modern_late_pool_8", 0), ("cnn", 1), ("modern_late_pool_8", 1)]
     rows = {r["candidate"]: r for r in json.loads((tmp_path / "time_to_accuracy.json").read_text())["rows"]}
     for label, row in rows.items():
         mine = [f for f in fits if f["label"] == label]
@@ -28,11 +28,17 @@ def test_time_to_accuracy_bench_summarises_every_seed_and_resumes(bench, real_da
         assert row["fit_s_sd"] == pytest.approx(np.std([f["fit_s"] for f in mine], ddof=1))
     median = {label: np.median([f["fit_s"] for f in fits if f["label"] == label]) for label in rows}
     assert rows["cnn"]["time_ratio"] == 1.0
-    assert rows["modern_10"]["time_ratio"] == pytest.approx(median["modern_10"] / median["cnn"])
-    assert "| modern_10 |" in (tmp_path / "time_to_accuracy.md").read_text()
+    assert rows["modern_late_pool_8"]["time_ratio"] == pytest.approx(median["modern_late_pool_8"] / median["cnn"])
+    assert "| modern_late_pool_8 |" in (tmp_path / "time_to_accuracy.md").read_text()
     # A rerun with the same settings trains nothing: the fits come back from the log.
     assert bench.main(argv) == 0
     assert (tmp_path / "time_to_accuracy-runs.jsonl").read_text() == log
+    # A fit logged with another design (an older default) is not reused: that seed is trained again.
+    fits[0]["design"]["max_epochs"] = "15"
+    (tmp_path / "time_to_accuracy-runs.jsonl").write_text("".join(json.dumps(f) + "\n" for f in fits))
+    assert bench.main(argv) == 0
+    relogged = [json.loads(line) for line in (tmp_path / "time_to_accuracy-runs.jsonl").read_text().splitlines()]
+    assert [(f["label"], f["seed"]) for f in relogged[4:]] == [("cnn", 0)]
 
 
 def test_time_to_accuracy_bench_refuses_an_unknown_candidate(bench, tmp_path, capsys):
