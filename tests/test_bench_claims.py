@@ -1,6 +1,7 @@
 """The claims and rotation benches: each claim read the right way round, and both scripts end to end."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -66,6 +67,10 @@ def test_a_claim_with_one_common_seed_is_not_judged(benches):
 
 def test_claims_bench_writes_each_claim_with_mean_sd_and_verdict(benches, real_data_dir, tmp_path):
     claims, _ = benches
+    # a fit logged before fits recorded their machine: reused, and said to have no machine on record
+    knn_row = {"model": "knn", "seed": 0, "split_seed": 0, "accuracy": 0.5, "macro_f1": 0.5, "fit_time_s": 0.1,
+               "epochs": None, "load_average_1min": None}
+    (tmp_path / "claims-runs.jsonl").write_text(json.dumps(knn_row) + "\n")
     claims.main(["--data", str(real_data_dir), "--only", "linear,mlp,knn", "--seeds", "2", "--n-jobs", "1",
                  "--per-class", "20", "--max-epochs", "1", "--out", str(tmp_path)])
     payload = json.loads((tmp_path / "claims.json").read_text())
@@ -79,6 +84,10 @@ def test_claims_bench_writes_each_claim_with_mean_sd_and_verdict(benches, real_d
     assert f"| MLP beats the linear model | {claims.CLAIMS[2][3]} |" in table and row["verdict"] in table
     assert row["n_seeds"] == 2 and row["a_seeded"] and row["b_seeded"]
     assert "| knn | 1 |" in table and "(deterministic)" in table
+    machine = f"{claims._cpu_name()}, {os.cpu_count()} cores"
+    assert set(seeds.loc[seeds.model != "knn", "machine"]) == {machine}
+    assert seeds.loc[seeds.model == "knn", "machine"].tolist() == ["machine not recorded"]
+    assert f"{machine} and machine not recorded" in table or f"machine not recorded and {machine}" in table
 
 
 def test_recentring_undoes_a_whole_pixel_shift(benches):

@@ -26,3 +26,12 @@ def test_onnx_bench_times_every_variant_and_checks_agreement(synthetic_env, tmp_
             assert row[f"{variant}_median_ms"] <= row[f"{variant}_p95_ms"] and row[f"{variant}_images_per_s"] > 0
     assert "load average" in (tmp_path / "onnx.md").read_text()
     assert (tmp_path / "onnx.md").read_text().count("\n| logreg |") == 2
+
+
+def test_onnx_bench_trains_the_networks_in_fp32_like_the_files(synthetic_env):
+    spec = importlib.util.spec_from_file_location("onnx_bench", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    # "auto" would pick bf16 for a convolutional net on a CPU with native bf16; the ONNX file computes fp32.
+    models, _, source = bench.load_models(bench.parse_args(["--models", "cnn", "--per-class", "5", "--max-epochs", "1"]))
+    assert models["cnn"][-1].precision_ == "fp32" and source.endswith("1 epochs in fp32")
