@@ -44,3 +44,21 @@ def test_time_to_accuracy_bench_summarises_every_seed_and_resumes(bench, real_da
 def test_time_to_accuracy_bench_refuses_an_unknown_candidate(bench, tmp_path, capsys):
     assert bench.main(["--candidates", "cnn,resnet", "--out", str(tmp_path)]) == 2
     assert "unknown candidate 'resnet'" in capsys.readouterr().err and not any(tmp_path.iterdir())
+
+
+def test_each_candidate_is_timed_against_the_study_cnn_in_its_own_precision(bench):
+    def fit(label, precision, fit_s):
+        return {"label": label, "precision": precision, "fit_s": fit_s, "accuracy": 0.9, "epochs": 8}
+
+    fits = [fit("cnn", "bf16", 50.0), fit("modern_cnn", "bf16", 40.0),
+            fit("cnn_fp32", "fp32", 100.0), fit("modern_cnn_fp32", "fp32", 60.0)]
+    rows = {r["candidate"]: r for r in bench.summarise(fits, ["cnn", "modern_cnn", "cnn_fp32", "modern_cnn_fp32"])}
+    assert rows["modern_cnn"]["time_ratio"] == pytest.approx(0.8)
+    assert rows["modern_cnn_fp32"]["time_ratio"] == pytest.approx(0.6)
+    assert rows["cnn_fp32"]["time_ratio"] == 1.0
+    # On a CPU without native bf16 the default is fp32 too: both CNN rows are the fp32 baseline.
+    fits[0]["precision"] = fits[1]["precision"] = "fp32"
+    rows = {r["candidate"]: r for r in bench.summarise(fits, ["modern_cnn"])}
+    assert rows["modern_cnn"]["time_ratio"] == pytest.approx(40.0 / 75.0)
+    # No study CNN in a precision: no ratio, rather than one against the other precision.
+    assert bench.summarise(fits[3:], ["modern_cnn_fp32"])[0]["time_ratio"] is None
