@@ -20,6 +20,9 @@ Detectors (:data:`DETECTORS`), and the models they apply to (:func:`detectors_fo
   their positions) is L2-normalised, the layers are joined with equal weight, and the score is minus the
   distance to the k-th nearest training image. Early layers respond to texture -- a filled blob has none
   of a pen stroke's edges -- which the penultimate features average away; the networks.
+* ``layerwise_knn``: that distance in each layer on its own, standardised on known training images, and
+  summed (:class:`LayerwiseKNNScore`): one layer that finds an image far from every training image is
+  enough, where in ``layer_knn`` the other layers can outvote it; the networks.
 * ``neighbour_distance``: minus the mean distance to the k neighbours a k-NN classifier votes with, in its
   own scaled pixel space; k-NN.
 
@@ -39,16 +42,16 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 from sklearn.pipeline import Pipeline
 
 from ..errors import HwrError
+from ._feature_scores import DEFAULT_K, KNNScore, LayerwiseKNNScore, MahalanobisScore, joined_layers
 
 #: Every detector, in table order.
-DETECTORS = ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn", "neighbour_distance")
+DETECTORS = ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn", "layerwise_knn", "neighbour_distance")
 #: Detectors that need statistics of the training split (its features).
-FITTED_DETECTORS = ("mahalanobis", "knn", "layer_knn")
+FITTED_DETECTORS = ("mahalanobis", "knn", "layer_knn", "layerwise_knn")
+#: Detectors that need every activation layer's output.
+LAYER_DETECTORS = ("layer_knn", "layerwise_knn")
 #: Share of the known validation images a threshold keeps by default.
 DEFAULT_KEEP = 0.95
-#: Neighbours of the ``knn`` detector: the deep-kNN paper's choice for CIFAR-10, whose 50,000 training
-#: images are about the reference protocol's 44,640.
-DEFAULT_K = 50
 #: The TPR at which ``fpr_at_95_tpr`` is read.
 TPR_LEVEL = 0.95
 #: Columns of :func:`unknown_table`.
@@ -81,7 +84,7 @@ def _kind(model) -> str:
 
 
 _BY_KIND = {
-    "net": ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn"),
+    "net": ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn", "layerwise_knn"),
     "logreg": ("msp", "energy"),
     "knn": ("msp", "neighbour_distance"),
 }
@@ -155,80 +158,6 @@ def energy_score(logits, temperature: float = 1.0) -> np.ndarray:
     return temperature * logsumexp(_logits(logits) / temperature, axis=1)
 
 
-class MahalanobisScore:
-    """Class-conditional Gaussians with one shared covariance, on features of the training split.
-
-    The score is minus half the smallest squared Mahalanobis distance to a class mean. The covariance is
-    the maximum-likelihood estimate (sum of the class-centred outer products over n); its pseudo-inverse
-    (:func:`scipy.linalg.pinvh`, via scikit-learn's ``EmpiricalCovariance``) copes with features that
-    never fire (a dead ReLU unit is a zero-variance direction).
-    """
-
-    def fit(self, features, y) -> MahalanobisScore:
-        """Fit the class means and the shared covariance on training ``features`` and labels ``y``."""
-        from sklearn.covariance import EmpiricalCovariance
-
-        features = np.asarray(features, dtype=np.float64)
-        y = np.asarray(y)
-        if features.ndim != 2 or len(features) != len(y) or len(y) == 0:
-            raise HwrError(f"need features (n, d) with one label per row; got {features.shape} and {len(y)} labels")
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        self.means_ = np.stack([features[codes == k].mean(axis=0) for k in range(len(self.classes_))])
-        covariance = EmpiricalCovariance(assume_centered=True).fit(features - self.means_[codes])
-        self.precision_ = covariance.precision_
-        return self
-
-    def score(self, features) -> np.ndarray:
-        """Minus half the smallest squared Mahalanobis distance of each row to a class mean."""
-        features = np.asarray(features, dtype=np.float64)
-        projected = features @ self.precision_
-        # d_k = f'Pf - 2 f'P mu_k + mu_k'P mu_k, for all classes at once.
-        squared = (np.einsum("ij,ij->i", projected, features)[:, None] - 2.0 * projected @ self.means_.T
-                   + np.einsum("kj,kj->k", self.means_ @ self.precision_, self.means_)[None, :])
-        return -0.5 * np.maximum(squared.min(axis=1), 0.0)
-
-
-class KNNScore:
-    """Deep nearest neighbours: distance of L2-normalised features to their k-th nearest training feature."""
-
-    def __init__(self, k: int = DEFAULT_K):
-        self.k = k
-
-    def fit(self, features) -> KNNScore:
-        """Index the L2-normalised training ``features``."""
-        from sklearn.neighbors import NearestNeighbors
-
-        features = _unit(features)
-        if not isinstance(self.k, (int, np.integer)) or isinstance(self.k, bool) or self.k < 1:
-            raise HwrError(f"k must be a positive integer, got {self.k!r}")
-        if self.k > len(features):
-            raise HwrError(f"k={self.k} neighbours but only {len(features):,} training images; lower k")
-        self.index_ = NearestNeighbors(n_neighbors=int(self.k)).fit(features)
-        return self
-
-    def score(self, features) -> np.ndarray:
-        """Minus the distance to the k-th nearest training feature (both L2-normalised)."""
-        distances, _ = self.index_.kneighbors(_unit(features))
-        return -distances[:, -1]
-
-
-def _unit(features) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float64)
-    if features.ndim != 2:
-        raise HwrError(f"features must have shape (n_samples, n_features), got {features.shape}")
-    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-
-
-def joined_layers(layer_outputs: Sequence[np.ndarray]) -> np.ndarray:
-    """Layer outputs joined with equal weight: each L2-normalised, side by side, over ``sqrt(n_layers)``.
-
-    Each row then has unit length, and a layer's share of a squared distance does not depend on its width.
-    """
-    if not len(layer_outputs):
-        raise HwrError("no layer outputs to join")
-    return np.hstack([_unit(layer) for layer in layer_outputs]) / np.sqrt(len(layer_outputs))
-
-
 # --- a model's outputs, and detectors fitted to one model ----------------------------------------------------
 
 
@@ -236,8 +165,8 @@ def model_outputs(model, X, detectors: Iterable[str]) -> dict[str, np.ndarray]:
     """What ``detectors`` need from a fitted ``model`` for rows ``X``, each computed once.
 
     Keys: ``"logits"`` (networks: their logits; logistic regression: ``decision_function``),
-    ``"features"`` (networks: the penultimate layer), ``"layers"`` (networks, for ``layer_knn``: every
-    activation layer's pooled output, or the penultimate features for a net without one), ``"proba"``
+    ``"features"`` (networks: the penultimate layer), ``"layers"`` (networks, for :data:`LAYER_DETECTORS`:
+    every activation layer's pooled output, or the penultimate features for a net without one), ``"proba"``
     (other models' ``predict_proba``, for ``msp``) and ``"neighbour_distance"`` (k-NN: the mean distance
     to its k neighbours).
     """
@@ -245,7 +174,7 @@ def model_outputs(model, X, detectors: Iterable[str]) -> dict[str, np.ndarray]:
 
     detectors = set(detectors)
     kind, out = _kind(model), {}
-    if kind == "net" and "layer_knn" in detectors:
+    if kind == "net" and detectors & set(LAYER_DETECTORS):
         out["logits"], out["features"], layers = logits_and_features(model, X, layers=True)
         out["layers"] = layers or [out["features"]]
     elif kind == "net":
@@ -287,6 +216,8 @@ class KnownScorer:
             return -np.asarray(outputs["neighbour_distance"], dtype=np.float64)
         if d == "layer_knn":
             return self.stats.score(joined_layers(outputs["layers"]))
+        if d == "layerwise_knn":
+            return self.stats.score(outputs["layers"])
         return self.stats.score(outputs["features"])
 
     def score_images(self, X) -> np.ndarray:
@@ -323,7 +254,9 @@ def fit_scorer(model, detector: str, X_train=None, y_train=None, *, k: int = DEF
             raise HwrError(f"detector {detector!r} is fitted on the training split: give X_train and y_train")
         train = train_outputs if train_outputs is not None else model_outputs(model, X_train, [detector])
         features = joined_layers(train["layers"]) if detector == "layer_knn" else train["features"]
-        if detector == "mahalanobis":
+        if detector == "layerwise_knn":
+            stats = LayerwiseKNNScore(k).fit(train["layers"])
+        elif detector == "mahalanobis":
             if y_train is None:
                 raise HwrError("detector 'mahalanobis' needs the training labels y_train")
             stats = MahalanobisScore().fit(features, y_train)
@@ -381,7 +314,7 @@ def unknown_metrics(known_scores: Sequence[float], unknown_scores: Sequence[floa
     }
 
 
-__all__ = ["DEFAULT_K", "DEFAULT_KEEP", "DETECTORS", "FITTED_DETECTORS", "TABLE_COLUMNS", "TPR_LEVEL", "KNNScore",
-           "KnownScorer", "MahalanobisScore", "check_detector", "check_keep", "default_detector", "detectors_for", "energy_score",
-           "fit_scorer", "known_threshold", "max_logit_score", "model_outputs", "msp_score",
-           "unknown_metrics"]
+__all__ = ["DEFAULT_K", "DEFAULT_KEEP", "DETECTORS", "FITTED_DETECTORS", "LAYER_DETECTORS", "TABLE_COLUMNS",
+           "TPR_LEVEL", "KNNScore", "KnownScorer", "LayerwiseKNNScore", "MahalanobisScore", "check_detector",
+           "check_keep", "default_detector", "detectors_for", "energy_score", "fit_scorer", "known_threshold",
+           "max_logit_score", "model_outputs", "msp_score", "unknown_metrics"]

@@ -116,10 +116,11 @@ def test_every_parameter_is_validated():
     check_param_validation("UnknownRejector", UnknownRejector(LogisticRegression(), detector="energy"))
 
 
-def test_layer_knn_rejector_rejects_noise_and_survives_joblib(ds):
+@pytest.mark.parametrize("detector", ["layer_knn", "layerwise_knn"])
+def test_layer_detector_rejector_rejects_noise_and_survives_joblib(ds, detector):
     model = make_model("cnn", max_epochs=2, batch_size=64, random_state=0, precision="fp32").fit(
         ds.X_train, ds.y_train, X_val=ds.X_val, y_val=ds.y_val)
-    rejector = UnknownRejector(model, detector="layer_knn", k=5).fit(ds.X_train, ds.y_train, X_val=ds.X_val,
+    rejector = UnknownRejector(model, detector=detector, k=5).fit(ds.X_train, ds.y_train, X_val=ds.X_val,
                                                                      y_val=ds.y_val)
     # The threshold keeps 95% of the known validation images; uniform noise is nothing like them.
     assert rejector.is_unknown(ds.X_val).mean() <= 0.05

@@ -18,6 +18,7 @@ from hwr_eval.evaluation import (
     DETECTORS,
     TABLE_COLUMNS,
     KNNScore,
+    LayerwiseKNNScore,
     MahalanobisScore,
     check_detector,
     detectors_for,
@@ -146,10 +147,15 @@ def _pooled_activations(module, x):
     return out
 
 
-def test_layer_knn_is_knn_on_every_layers_pooled_output(ood, small_synthetic):
+@pytest.fixture(scope="module")
+def small_cnn(small_synthetic):
     ds = small_synthetic
-    model = make_model("cnn", max_epochs=2, batch_size=64, random_state=0, precision="fp32").fit(
+    return make_model("cnn", max_epochs=2, batch_size=64, random_state=0, precision="fp32").fit(
         ds.X_train, ds.y_train, X_val=ds.X_val, y_val=ds.y_val)
+
+
+def test_layer_knn_is_knn_on_every_layers_pooled_output(ood, small_synthetic, small_cnn):
+    ds, model = small_synthetic, small_cnn
     net = model[-1]
     with torch.no_grad():
         train, test = (_pooled_activations(net.module_.eval(), torch.from_numpy(model[:-1].transform(X).astype(np.float32)))
@@ -165,6 +171,40 @@ def test_layer_knn_is_knn_on_every_layers_pooled_output(ood, small_synthetic):
     ours = fit_scorer(model, "layer_knn", ds.X_train, ds.y_train, k=5).score_images(ds.X_test)
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
     assert not np.allclose(ours, fit_scorer(model, "knn", ds.X_train, k=5).score_images(ds.X_test), atol=1e-3)
+
+
+def test_layerwise_knn_sums_each_layers_distance_standardised_on_the_training_images(ood, small_synthetic, small_cnn):
+    ds, model = small_synthetic, small_cnn
+    with torch.no_grad():
+        train, test = (_pooled_activations(model[-1].module_.eval(),
+                                           torch.from_numpy(model[:-1].transform(X).astype(np.float32)))
+                       for X in (ds.X_train, ds.X_test))
+    assert len(train[0]) < 5000  # so every training image is a reference image
+    codes = torch.from_numpy(np.searchsorted(model.classes_, ds.y_train))
+    expected = np.zeros(len(ds.X_test))
+    for layer_train, layer_test in zip(train, test):
+        unit_train, unit_test = (torch.from_numpy(a / np.linalg.norm(a, axis=1, keepdims=True)) for a in (layer_train, layer_test))
+        distance = ood.KNN(None, k=5).fit_features(unit_train, codes).predict_features(unit_test).numpy()
+        # each training image's distance to its 5th nearest other training image
+        reference = np.sort(cdist(unit_train.numpy(), unit_train.numpy()), axis=1)[:, 5]
+        expected -= (distance - reference.mean()) / reference.std()
+    ours = fit_scorer(model, "layerwise_knn", ds.X_train, ds.y_train, k=5).score_images(ds.X_test)
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_layerwise_knn_flags_an_image_far_out_in_one_layer_only():
+    rng = np.random.default_rng(0)
+    # Two layers whose (unit-length) outputs point around one direction each, like ReLU features.
+    centre_wide, centre_narrow = np.full(64, 0.5), np.array([4.0, 0.0, 0.0, 0.0])
+    wide, narrow = centre_wide + rng.normal(size=(500, 64)), centre_narrow + rng.normal(size=(500, 4))
+    scorer = LayerwiseKNNScore(k=10).fit([wide, narrow])
+    typical = [centre_wide + rng.normal(size=(50, 64)), centre_narrow + rng.normal(size=(50, 4))]
+    odd_in_narrow = [typical[0], typical[1] + np.array([-4.0, 0.0, 0.0, 4.0])]  # turned away in that layer only
+    assert scorer.score(odd_in_narrow).max() < np.quantile(scorer.score(typical), 0.05)
+    with pytest.raises(HwrError, match=r"^got 1 layer outputs; the detector was fitted on 2$"):
+        scorer.score(typical[:1])
+    with pytest.raises(HwrError, match=r"^k=500 neighbours but only 500 training images"):
+        LayerwiseKNNScore(k=500).fit([wide])
 
 
 def test_layer_knn_of_a_net_without_activations_is_knn(small_synthetic):
@@ -188,7 +228,8 @@ def test_neighbour_distance_is_the_mean_distance_in_scaled_pixels(small_syntheti
 
 
 def test_detectors_per_model_and_one_line_refusals():
-    assert detectors_for(make_model("cnn")) == ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn")
+    assert detectors_for(make_model("cnn")) == ("msp", "max_logit", "energy", "mahalanobis", "knn", "layer_knn",
+                                                "layerwise_knn")
     assert detectors_for(make_model("logreg")) == ("msp", "energy")
     assert detectors_for(make_model("knn")) == ("msp", "neighbour_distance")
     assert detectors_for(make_model("cascade")) == ("msp",)
