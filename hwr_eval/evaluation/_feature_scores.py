@@ -98,7 +98,7 @@ class LayerwiseKNNScore:
     """Deep kNN in every layer on its own: each layer's distance standardised on known images, then summed.
 
     ``layer_knn`` measures one distance in the layers joined side by side, so the penultimate layer -- which
-    sees a filled blob much as an "O" -- can outvote the early layers that see no pen stroke in it. Here
+    sees a filled blob much as a "0" -- can outvote the early layers that see no pen stroke in it. Here
     each layer has its own :class:`KNNScore` distance, turned into a z-score with the mean and standard
     deviation of the same distance for up to ``n_reference`` training images (each left out of its own
     neighbours), and the score is minus their sum: an image far out in any layer scores low.
@@ -113,10 +113,10 @@ class LayerwiseKNNScore:
         """Index each layer of the training split, and standardise its distances on training images."""
         if not len(layer_outputs):
             raise HwrError("no layer outputs to fit on")
+        self.layers_ = [KNNScore(self.k).fit(layer) for layer in layer_outputs]  # checks k
         n = len(layer_outputs[0])
-        if isinstance(self.k, (int, np.integer)) and not isinstance(self.k, bool) and self.k >= n:
+        if self.k >= n:  # each reference image needs k neighbours besides itself
             raise HwrError(f"k={self.k} neighbours but only {n:,} training images; lower k below {n:,}")
-        self.layers_ = [KNNScore(self.k).fit(layer) for layer in layer_outputs]
         rows = np.random.default_rng(self.random_state).choice(n, size=min(self.n_reference, n), replace=False)
         self.means_, self.scales_ = [], []
         for knn, layer in zip(self.layers_, layer_outputs):
