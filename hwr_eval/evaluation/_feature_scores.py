@@ -78,10 +78,13 @@ class KNNScore:
 
 
 def _unit(features) -> np.ndarray:
+    """Rows scaled to unit length, in float32: the kNN detectors keep the training split's rows, and float32
+    halves a saved rejector (scikit-learn's neighbour search accumulates in float64: distances move by
+    about 1e-7)."""
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2:
         raise HwrError(f"features must have shape (n_samples, n_features), got {features.shape}")
-    return features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    return (features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)).astype(np.float32)
 
 
 def joined_layers(layer_outputs: Sequence[np.ndarray]) -> np.ndarray:
@@ -91,7 +94,7 @@ def joined_layers(layer_outputs: Sequence[np.ndarray]) -> np.ndarray:
     """
     if not len(layer_outputs):
         raise HwrError("no layer outputs to join")
-    return np.hstack([_unit(layer) for layer in layer_outputs]) / np.sqrt(len(layer_outputs))
+    return np.hstack([_unit(layer) for layer in layer_outputs]) / np.float32(np.sqrt(len(layer_outputs)))
 
 
 class LayerwiseKNNScore:

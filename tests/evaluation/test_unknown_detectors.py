@@ -117,7 +117,7 @@ def test_knn_matches_pytorch_ood(ood):
     z_test, _ = _gaussian_features(4)
     theirs = ood.KNN(None, k=7).fit_features(torch.from_numpy(z), torch.from_numpy(y)).predict_features(
         torch.from_numpy(z_test)).numpy()
-    np.testing.assert_allclose(KNNScore(k=7).fit(z).score(z_test), -theirs, rtol=1e-10)
+    np.testing.assert_allclose(KNNScore(k=7).fit(z).score(z_test), -theirs, rtol=1e-6)  # the index keeps float32 rows
 
 
 def test_net_detectors_score_the_nets_own_logits_and_features(ood, net_and_data):
@@ -212,7 +212,7 @@ def test_layer_knn_of_a_net_without_activations_is_knn(small_synthetic):
     model = make_model("linear", max_epochs=2, batch_size=64, random_state=0).fit(
         ds.X_train, ds.y_train, X_val=ds.X_val, y_val=ds.y_val)
     scores = {d: fit_scorer(model, d, ds.X_train, k=5).score_images(ds.X_test) for d in ("knn", "layer_knn")}
-    np.testing.assert_allclose(scores["layer_knn"], scores["knn"], rtol=1e-10)
+    np.testing.assert_allclose(scores["layer_knn"], scores["knn"], rtol=1e-6)  # float32 rows, renormalised once more
 
 
 def test_neighbour_distance_is_the_mean_distance_in_scaled_pixels(small_synthetic):
