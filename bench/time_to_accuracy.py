@@ -98,12 +98,18 @@ def _sd(values: np.ndarray) -> float | None:
     return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
+def _is_baseline(label: str) -> bool:
+    """The study's CNN at its defaults, or at most with another precision: what the ratios are taken against."""
+    name, params, _ = CANDIDATES[label]
+    return name == BASELINE and set(params) <= {"precision"}
+
+
 def summarise(fits: list[dict], labels: list[str]) -> list[dict]:
     """Per candidate: accuracy and fit time over seeds, and its median fit time over the study CNN's in the
     same precision (the CNN at its defaults, or forced to that precision)."""
     base = {}
     for f in fits:
-        if CANDIDATES[f["label"]][0] == BASELINE and not set(CANDIDATES[f["label"]][1]) - {"precision"}:
+        if _is_baseline(f["label"]):
             base.setdefault(f["precision"], []).append(f["fit_s"])
     rows = []
     for label in labels:
@@ -130,7 +136,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
              f"in that precision (medians) | >= {TARGET:.1%} in no more time |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ratio = "" if r["time_ratio"] is None else f"{r['time_ratio']:.2f}"
-        met = "" if CANDIDATES[r["candidate"]][0] == BASELINE or r["time_ratio"] is None else (
+        met = "" if _is_baseline(r["candidate"]) or r["time_ratio"] is None else (
             "yes" if r["accuracy_mean"] >= TARGET and r["time_ratio"] <= 1.0 else "no")
         lines.append(f"| {r['candidate']} | {r['what']} | {r['seeds']} | {r['precision']} | "
                      f"{pm(r['accuracy_mean'] * 100, None if r['accuracy_sd'] is None else r['accuracy_sd'] * 100, '{:.2f}')}% | "

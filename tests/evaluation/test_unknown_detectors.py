@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 import sys
 import types
 from dataclasses import replace
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -118,6 +120,15 @@ def test_knn_matches_pytorch_ood(ood):
     theirs = ood.KNN(None, k=7).fit_features(torch.from_numpy(z), torch.from_numpy(y)).predict_features(
         torch.from_numpy(z_test)).numpy()
     np.testing.assert_allclose(KNNScore(k=7).fit(z).score(z_test), -theirs, rtol=1e-6)  # the index keeps float32 rows
+
+
+def test_knn_detectors_keep_their_training_rows_in_float32():
+    # A saved rejector holds these rows: float32 halves the file.
+    z = np.random.default_rng(0).normal(size=(2000, 64))
+    for scorer in (KNNScore(k=5).fit(z), LayerwiseKNNScore(k=5).fit([z[:, :32], z[:, 32:]])):
+        buffer = io.BytesIO()
+        joblib.dump(scorer, buffer)
+        assert len(buffer.getvalue()) < 0.6 * z.nbytes
 
 
 def test_net_detectors_score_the_nets_own_logits_and_features(ood, net_and_data):
